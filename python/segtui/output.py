@@ -1,0 +1,143 @@
+"""One output path for every listing: ``--format table|csv|json|ndjson|parquet`` and ``--output``.
+
+Rules (the same for every command, so scripts can rely on them):
+
+- stdout carries data only; diagnostics go to stderr as plain lines;
+- ``--output PATH`` and ``> PATH`` give the same bytes;
+- money is held as integer minor units. CSV and table show it as exact decimal text
+  (``-1234.50``); JSON and NDJSON as numbers (the shortest decimal that reads back as the same
+  value, so ``1234.5``); Parquet as ``decimal128(18, scale)``. Nothing depends on the locale.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+EXTENSIONS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet", ".txt": "table"}
+
+
+def format_from_path(path: str | os.PathLike[str]) -> str:
+    ext = Path(path).suffix.lower()
+    try:
+        return EXTENSIONS[ext]
+    except KeyError:
+        raise ValueError(f"cannot tell the format of {path}: use one of {', '.join(EXTENSIONS)}") from None
+
+
+def money_text(expr: pl.Expr, scale: int = 2) -> pl.Expr:
+    """Integer minor units -> exact decimal text (``-1234.50``), null stays null."""
+    if scale == 0:
+        return expr.cast(pl.String)
+    unit = 10**scale
+    a = expr.abs()
+    sign = pl.when(expr < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.concat_str(
+        [sign, (a // unit).cast(pl.String), pl.lit("."), (a % unit).cast(pl.String).str.zfill(scale)]
+    )
+
+
+def _money_for(fmt: str, df: pl.DataFrame, money: Iterable[str], scale: int) -> pl.DataFrame:
+    cols = [c for c in money if c in df.columns]
+    if not cols:
+        return df
+    if fmt in ("csv", "table"):
+        return df.with_columns(money_text(pl.col(c), scale).alias(c) for c in cols)
+    if fmt in ("json", "ndjson"):
+        # float64 division is correctly rounded, and the writer prints the shortest text that
+        # reads back as the same double: exactly the 2-decimal figure.
+        return df.with_columns((pl.col(c) / 10**scale).alias(c) for c in cols)
+    return df
+
+
+def render(
+    df: pl.DataFrame,
+    fmt: str,
+    *,
+    money: Iterable[str] = (),
+    scale: int = 2,
+) -> bytes:
+    """The bytes of ``df`` in ``fmt`` (see module docs)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    money = list(money)
+    out = _money_for(fmt, df, money, scale)
+    buf = io.BytesIO()
+    if fmt == "csv":
+        out.write_csv(buf)
+    elif fmt == "json":
+        out.write_json(buf)
+        buf.write(b"\n")
+    elif fmt == "ndjson":
+        out.write_ndjson(buf)
+    elif fmt == "parquet":
+        table = out.to_arrow()
+        for c in money:
+            if c in table.column_names:
+                i = table.column_names.index(c)
+                dec = pa.compute.divide(
+                    table.column(c).cast(pa.decimal128(18, 0)), pa.scalar(10**scale, pa.decimal128(18, 0))
+                ).cast(pa.decimal128(18, scale))
+                table = table.set_column(i, c, dec)
+        pq.write_table(table, buf)
+    else:
+        buf.write(_table_text(out, set(money)).encode())
+    return buf.getvalue()
+
+
+def _table_text(df: pl.DataFrame, money: set[str]) -> str:
+    if df.width == 0:
+        return ""
+    cols = df.columns
+    cells = [["" if v is None else _cell(v) for v in df.get_column(c).to_list()] for c in cols]
+    numeric = [df.schema[c].is_numeric() or c in money for c in cols]
+    widths = [max([len(c)] + [len(v) for v in col]) for c, col in zip(cols, cells)]
+    lines = ["  ".join(c.rjust(w) if n else c.ljust(w) for c, w, n in zip(cols, widths, numeric)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for i in range(df.height):
+        row = (col[i].rjust(w) if n else col[i].ljust(w) for col, w, n in zip(cells, widths, numeric))
+        lines.append("  ".join(row).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) < 1e15 else repr(v)
+    return str(v)
+
+
+def emit(
+    df: pl.DataFrame,
+    fmt: str,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    money: Iterable[str] = (),
+    scale: int = 2,
+    stdout: BinaryIO | None = None,
+) -> None:
+    """Write ``df`` to ``output`` (a path) or stdout, byte-identical either way."""
+    data = render(df, fmt, money=money, scale=scale)
+    if output is None or str(output) == "-":
+        stream = stdout or sys.stdout.buffer
+        stream.write(data)
+        stream.flush()
+        return
+    write_file(Path(output), data)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write atomically (temp file + rename) so a killed export never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

@@ -1,0 +1,13 @@
+//! segtui-core: the pure-Rust heart of segtui (no Python in here).
+//!
+//! - [`schema`]: the SQLite store's schema and forward migrations.
+//! - [`money`], [`dates`], [`keys`]: exact parsing of money and dates, natural keys.
+//! - [`import`]: the bulk import path (validated batches into one SQLite transaction).
+//! - [`engine`]: the scoring kernels (RFM, cost attribution, churn, health, stage, tier).
+
+pub mod dates;
+pub mod engine;
+pub mod import;
+pub mod keys;
+pub mod money;
+pub mod schema;
