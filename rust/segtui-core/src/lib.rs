@@ -4,6 +4,7 @@
 //! - [`money`], [`dates`], [`keys`]: exact parsing of money and dates, natural keys.
 //! - [`import`]: the bulk import path (validated batches into one SQLite transaction).
 //! - [`engine`]: the scoring kernels (RFM, cost attribution, churn, health, stage, tier).
+//! - [`store_io`]: reading scoring inputs out of the store fast, writing snapshots.
 
 pub mod dates;
 pub mod engine;
@@ -11,3 +12,4 @@ pub mod import;
 pub mod keys;
 pub mod money;
 pub mod schema;
+pub mod store_io;

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod columns;
 mod engine_py;
 mod import_py;
+mod store_py;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<columns::Column>()?;
     import_py::register(m)?;
     engine_py::register(m)?;
+    store_py::register(m)?;
     Ok(())
 }
 

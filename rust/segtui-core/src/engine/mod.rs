@@ -1,1 +1,5 @@
-//! (in progress)
+//! The scoring engine: per-account RFM, cost attribution, churn risk, health, stage and tier.
+
+pub mod types;
+
+pub use types::*;

@@ -1,0 +1,1 @@
+//! Bulk reads of the store for scoring and writes of snapshots (in progress).
