@@ -7,18 +7,18 @@
 //!   otherwise), stored in `line_items.invoice_key` so the scoring kernels count distinct
 //!   invoices on integers.
 //! - [`KeyBuilder`] hashes a row's own mapped fields (normalised: trimmed text, canonical decimals,
-//!   parsed timestamps) into a 128-bit *base*. Identical rows share a base; [`Occurrences`] numbers
-//!   them 0, 1, 2… in file order, and [`nkey`] turns (day, base, occurrence) into the stored
-//!   16-byte natural key. Re-importing an overlapping export yields the same keys for the same rows,
-//!   so `INSERT OR IGNORE` skips them, while genuine duplicate lines in one export get distinct
-//!   occurrence numbers and are all kept.
+//!   parsed timestamps) into a 128-bit *base*. Identical rows share a base and are numbered 0, 1,
+//!   2… in file order (the importer does the counting), and [`nkey`] turns (day, base, occurrence)
+//!   into the stored 16-byte natural key. Re-importing an overlapping export yields the same keys
+//!   for the same rows, so the insert skips them, while genuine duplicate lines in one export get
+//!   distinct occurrence numbers and are all kept.
 //!
 //! Layout of an nkey: 4 bytes of the calendar day (big-endian, sign bit flipped, so keys sort
 //! by day) followed by 12 bytes of hash. Exports are usually in date order, so the store's unique
 //! index on nkey grows mostly at its right edge instead of at random pages: this is what keeps
 //! bulk inserts fast on large stores.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::{xxh3_128_with_seed, xxh3_64_with_seed};
 
@@ -120,37 +120,56 @@ impl Hasher for PassThrough {
     }
 }
 
-type Pass = BuildHasherDefault<PassThrough>;
+pub type Pass = BuildHasherDefault<PassThrough>;
 
-/// Numbers identical rows of one file in order: 0 for the first, 1 for the second, …
-///
-/// Memory stays small for big files: every base is remembered by its low 64 bits (8 bytes a
-/// row); only bases seen more than once get a full 128-bit entry with a counter.
-#[derive(Default)]
-pub struct Occurrences {
-    seen: HashSet<u64, Pass>,
-    repeats: HashMap<u128, u32, Pass>,
+/// A fast, deterministic hasher for in-memory maps keyed by short text (account keys, category
+/// names): the FxHash recipe (multiply-rotate over 8-byte words). Not for anything stored.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+const FX_K: u64 = 0x517c_c1b7_2722_0a95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+    }
 }
 
-impl Occurrences {
-    pub fn with_capacity(n: usize) -> Self {
-        Occurrences { seen: HashSet::with_capacity_and_hasher(n, Pass::default()), repeats: HashMap::default() }
+impl Hasher for FxHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
     }
-
-    /// The occurrence number of this base in the file so far (then counts it).
-    pub fn next(&mut self, base: u128) -> u32 {
-        if self.seen.insert(base as u64) {
-            return 0;
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut c = bytes.chunks_exact(8);
+        for w in &mut c {
+            self.add(u64::from_le_bytes(w.try_into().unwrap()));
         }
-        let c = self.repeats.entry(base).or_insert(0);
-        *c += 1;
-        *c
+        let r = c.remainder();
+        if !r.is_empty() {
+            let mut b = [0u8; 8];
+            b[..r.len()].copy_from_slice(r);
+            self.add(u64::from_le_bytes(b));
+        }
     }
-
-    pub fn reserve(&mut self, n: usize) {
-        self.seen.reserve(n);
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.add(v as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
     }
 }
+
+pub type Fx = BuildHasherDefault<FxHasher>;
+pub type PassMap<K, V> = HashMap<K, V, Pass>;
 
 #[cfg(test)]
 mod tests {
@@ -198,13 +217,12 @@ mod tests {
     }
 
     #[test]
-    fn occurrences_count_per_base() {
-        let mut o = Occurrences::default();
-        assert_eq!(o.next(7), 0);
-        assert_eq!(o.next(8), 0);
-        assert_eq!(o.next(7), 1);
-        assert_eq!(o.next(7), 2);
-        assert_eq!(o.next(8), 1);
-        assert_eq!(o.next(9), 0);
+    fn fx_maps_work_on_text_keys() {
+        let mut m: HashMap<Box<str>, i64, Fx> = HashMap::default();
+        for i in 0..1000 {
+            m.insert(format!("acct-{i:07}").into(), i);
+        }
+        assert_eq!(m.get("acct-0000421"), Some(&421));
+        assert_eq!(m.get("acct-421"), None);
     }
 }
