@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -129,6 +131,7 @@ def import_files(
         _check_date_format(date_format)
     db_path = Path(db_path)
     open_store(db_path, create=True).close()
+    _remove_stale_workdirs(db_path.parent)
     out = []
     for f in files:
         out.append(
@@ -145,6 +148,26 @@ def import_files(
             )
         )
     return out
+
+
+WORKDIR_PREFIX = ".segtui-import-"
+
+
+def _remove_stale_workdirs(folder: Path) -> None:
+    """Remove work folders left by imports that were killed (their process is gone)."""
+    for d in folder.glob(WORKDIR_PREFIX + "*"):
+        try:
+            pid = int(d.name[len(WORKDIR_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass
 
 
 def _delimiter(d: str) -> str:
@@ -313,7 +336,7 @@ def _import_one(
     if fmt == "csv" and path.suffix.lower() == ".tsv" and delimiter == ",":
         delimiter = "\t"
     label = path.name
-    with tempfile.TemporaryDirectory(prefix=".segtui-import-", dir=db_path.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=db_path.parent) as tmp:
         tmpdir = Path(tmp)
         source = path
         bad: list[tuple[int, str, str, str]] = []
@@ -377,7 +400,7 @@ def _import_one(
             summary.rows_read = int(total or 0)
             return summary
         try:
-            imp = _core.Importer(db_path, kind, str(path), sha, options_json)
+            imp = _core.Importer(db_path, kind, str(path.resolve()), sha, options_json)
         except Exception as e:
             raise _core_error(e) from None
         if imp.already_imported is not None:
