@@ -38,11 +38,17 @@ impl fmt::Display for DateError {
 }
 
 fn bad<T>(message: impl Into<String>) -> Result<T, DateError> {
-    Err(DateError { code: "bad_date", message: message.into() })
+    Err(DateError {
+        code: "bad_date",
+        message: message.into(),
+    })
 }
 
 fn ambiguous<T>(message: impl Into<String>) -> Result<T, DateError> {
-    Err(DateError { code: "ambiguous_date", message: message.into() })
+    Err(DateError {
+        code: "ambiguous_date",
+        message: message.into(),
+    })
 }
 
 /// Years accepted (anything outside is a placeholder or a wrong format, not a real date).
@@ -111,10 +117,14 @@ struct Parts {
 impl Parts {
     fn stamp(&self, text: &str) -> Result<Stamp, DateError> {
         let (Some(y), Some(m), Some(d)) = (self.year, self.month, self.day) else {
-            return bad(format!("{text:?}: the format has no full date (year, month and day)"));
+            return bad(format!(
+                "{text:?}: the format has no full date (year, month and day)"
+            ));
         };
         if !(MIN_YEAR..=MAX_YEAR).contains(&y) {
-            return bad(format!("{text:?}: year {y} is outside {MIN_YEAR}..{MAX_YEAR}"));
+            return bad(format!(
+                "{text:?}: year {y} is outside {MIN_YEAR}..{MAX_YEAR}"
+            ));
         }
         if !(1..=12).contains(&m) {
             return bad(format!("{text:?}: month {m} does not exist"));
@@ -134,11 +144,17 @@ impl Parts {
             }
         }
         if hour > 23 || self.minute > 59 || self.second > 59 {
-            return bad(format!("{text:?}: time {hour:02}:{:02}:{:02} does not exist", self.minute, self.second));
+            return bad(format!(
+                "{text:?}: time {hour:02}:{:02}:{:02} does not exist",
+                self.minute, self.second
+            ));
         }
         let day = days_from_civil(y, m, d);
         let ts = day * 86400 + (hour * 3600 + self.minute * 60 + self.second) as i64 - self.offset;
-        Ok(Stamp { day: day as i32, ts })
+        Ok(Stamp {
+            day: day as i32,
+            ts,
+        })
     }
 }
 
@@ -184,15 +200,29 @@ impl DateFormat {
             "epoch_ms" | "unix_ms" => return Ok(DateFormat::EpochMs),
             _ => {}
         }
-        let items = if s.contains('%') { strftime_items(s)? } else { token_items(s)? };
+        let items = if s.contains('%') {
+            strftime_items(s)?
+        } else {
+            token_items(s)?
+        };
         let has = |it: &Item| items.contains(it);
-        if !(has(&Item::Year4) || has(&Item::Year2)) || !(has(&Item::Month) || has(&Item::MonthName)) || !has(&Item::Day) {
-            return Err(format!("date format {spec:?} needs a year, a month and a day"));
+        if !(has(&Item::Year4) || has(&Item::Year2))
+            || !(has(&Item::Month) || has(&Item::MonthName))
+            || !has(&Item::Day)
+        {
+            return Err(format!(
+                "date format {spec:?} needs a year, a month and a day"
+            ));
         }
         if has(&Item::Hour12) != has(&Item::AmPm) {
-            return Err(format!("date format {spec:?}: a 12-hour clock (%I) needs AM/PM (%p) and vice versa"));
+            return Err(format!(
+                "date format {spec:?}: a 12-hour clock (%I) needs AM/PM (%p) and vice versa"
+            ));
         }
-        Ok(DateFormat::Pattern { spec: s.to_string(), items })
+        Ok(DateFormat::Pattern {
+            spec: s.to_string(),
+            items,
+        })
     }
 
     /// Parse one value.
@@ -212,7 +242,10 @@ impl DateFormat {
                     if let Some(st) = try_iso(t.as_bytes()) {
                         return st;
                     }
-                    Err(DateError { code: e.code, message: format!("{} (format {spec:?})", e.message) })
+                    Err(DateError {
+                        code: e.code,
+                        message: format!("{} (format {spec:?})", e.message),
+                    })
                 }
             },
         }
@@ -224,7 +257,9 @@ fn strftime_items(s: &str) -> Result<Vec<Item>, String> {
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         if c == '%' {
-            let d = chars.next().ok_or_else(|| format!("date format {s:?} ends with '%'"))?;
+            let d = chars
+                .next()
+                .ok_or_else(|| format!("date format {s:?} ends with '%'"))?;
             match d {
                 'Y' => out.push(Item::Year4),
                 'y' => out.push(Item::Year2),
@@ -238,8 +273,20 @@ fn strftime_items(s: &str) -> Result<Vec<Item>, String> {
                 'f' => out.push(Item::Fraction),
                 'p' | 'P' => out.push(Item::AmPm),
                 'z' | 'Z' => out.push(Item::Offset),
-                'F' => out.extend([Item::Year4, Item::Lit('-'), Item::Month, Item::Lit('-'), Item::Day]),
-                'T' => out.extend([Item::Hour, Item::Lit(':'), Item::Minute, Item::Lit(':'), Item::Second]),
+                'F' => out.extend([
+                    Item::Year4,
+                    Item::Lit('-'),
+                    Item::Month,
+                    Item::Lit('-'),
+                    Item::Day,
+                ]),
+                'T' => out.extend([
+                    Item::Hour,
+                    Item::Lit(':'),
+                    Item::Minute,
+                    Item::Lit(':'),
+                    Item::Second,
+                ]),
                 '%' => out.push(Item::Lit('%')),
                 other => return Err(format!("date format {s:?}: %{other} is not supported")),
             }
@@ -278,7 +325,9 @@ fn token_items(s: &str) -> Result<Vec<Item>, String> {
             ('m', 1 | 2) if !after_hour => Some(Item::Month),
             ('m', 1 | 2) => {
                 if minutes_seen {
-                    return Err(format!("date format {s:?}: cannot tell month from minutes; use %m and %M"));
+                    return Err(format!(
+                        "date format {s:?}: cannot tell month from minutes; use %m and %M"
+                    ));
                 }
                 minutes_seen = true;
                 Some(Item::Minute)
@@ -286,7 +335,10 @@ fn token_items(s: &str) -> Result<Vec<Item>, String> {
             ('m', 3 | 4) => Some(Item::MonthName),
             ('s', 1 | 2) => Some(Item::Second),
             ('y' | 'd' | 'h' | 'm' | 's', _) => {
-                return Err(format!("date format {s:?}: {:?} is not a known token", b[i..i + n].iter().collect::<String>()))
+                return Err(format!(
+                    "date format {s:?}: {:?} is not a known token",
+                    b[i..i + n].iter().collect::<String>()
+                ))
             }
             _ => None,
         };
@@ -327,9 +379,21 @@ fn digits(b: &[u8], i: &mut usize, min: usize, max: usize) -> Option<u32> {
     Some(v)
 }
 
-const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const MONTHS_LONG: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
     "december",
 ];
 
@@ -412,32 +476,49 @@ fn match_items(t: &str, items: &[Item]) -> Result<Stamp, DateError> {
     let mut i = 0usize;
     let mut p = Parts::default();
     let miss = |what: &str, i: usize| -> DateError {
-        DateError { code: "bad_date", message: format!("{t:?}: expected {what} at position {}", i + 1) }
+        DateError {
+            code: "bad_date",
+            message: format!("{t:?}: expected {what} at position {}", i + 1),
+        }
     };
     for it in items {
         match it {
-            Item::Year4 => p.year = Some(digits(b, &mut i, 4, 4).ok_or_else(|| miss("a 4-digit year", i))? as i64),
+            Item::Year4 => {
+                p.year =
+                    Some(digits(b, &mut i, 4, 4).ok_or_else(|| miss("a 4-digit year", i))? as i64)
+            }
             Item::Year2 => {
                 // POSIX pivot: 69–99 → 1969–1999, 00–68 → 2000–2068
                 let y = digits(b, &mut i, 2, 2).ok_or_else(|| miss("a 2-digit year", i))? as i64;
                 p.year = Some(if y >= 69 { 1900 + y } else { 2000 + y });
             }
-            Item::Month => p.month = Some(digits(b, &mut i, 1, 2).ok_or_else(|| miss("a month", i))?),
-            Item::MonthName => p.month = Some(month_name(b, &mut i).ok_or_else(|| miss("a month name", i))?),
+            Item::Month => {
+                p.month = Some(digits(b, &mut i, 1, 2).ok_or_else(|| miss("a month", i))?)
+            }
+            Item::MonthName => {
+                p.month = Some(month_name(b, &mut i).ok_or_else(|| miss("a month name", i))?)
+            }
             Item::Day => p.day = Some(digits(b, &mut i, 1, 2).ok_or_else(|| miss("a day", i))?),
             Item::Hour => p.hour = digits(b, &mut i, 1, 2).ok_or_else(|| miss("an hour", i))?,
             Item::Hour12 => {
                 p.hour = digits(b, &mut i, 1, 2).ok_or_else(|| miss("an hour", i))?;
                 p.hour12 = true;
             }
-            Item::Minute => p.minute = digits(b, &mut i, 2, 2).ok_or_else(|| miss("2-digit minutes", i))?,
-            Item::Second => p.second = digits(b, &mut i, 2, 2).ok_or_else(|| miss("2-digit seconds", i))?,
+            Item::Minute => {
+                p.minute = digits(b, &mut i, 2, 2).ok_or_else(|| miss("2-digit minutes", i))?
+            }
+            Item::Second => {
+                p.second = digits(b, &mut i, 2, 2).ok_or_else(|| miss("2-digit seconds", i))?
+            }
             Item::Fraction => {
                 digits(b, &mut i, 1, 9).ok_or_else(|| miss("a fraction of a second", i))?;
             }
             Item::AmPm => {
                 let r = &b[i..];
-                if r.len() >= 2 && r[1].eq_ignore_ascii_case(&b'm') && (r[0] | 0x20 == b'a' || r[0] | 0x20 == b'p') {
+                if r.len() >= 2
+                    && r[1].eq_ignore_ascii_case(&b'm')
+                    && (r[0] | 0x20 == b'a' || r[0] | 0x20 == b'p')
+                {
                     p.pm = Some(r[0] | 0x20 == b'p');
                     i += 2;
                 } else {
@@ -465,7 +546,10 @@ fn match_items(t: &str, items: &[Item]) -> Result<Stamp, DateError> {
         }
     }
     if i != b.len() {
-        return bad(format!("{t:?}: unexpected text {:?} after the date", &t[i..]));
+        return bad(format!(
+            "{t:?}: unexpected text {:?} after the date",
+            &t[i..]
+        ));
     }
     p.stamp(t)
 }
@@ -478,33 +562,47 @@ fn try_iso(b: &[u8]) -> Option<Result<Stamp, DateError>> {
     let t = std::str::from_utf8(b).unwrap_or("");
     let mut i = 0usize;
     let mut p = Parts::default();
-    let fail = |what: &str| Some(bad(format!("{t:?}: not ISO 8601 YYYY-MM-DD[THH:MM[:SS]][offset] ({what})")));
+    let fail = |what: &str| {
+        Some(bad(format!(
+            "{t:?}: not ISO 8601 YYYY-MM-DD[THH:MM[:SS]][offset] ({what})"
+        )))
+    };
     p.year = Some(digits(b, &mut i, 4, 4)? as i64);
     i += 1;
-    let Some(m) = digits(b, &mut i, 2, 2) else { return fail("month must be 2 digits") };
+    let Some(m) = digits(b, &mut i, 2, 2) else {
+        return fail("month must be 2 digits");
+    };
     p.month = Some(m);
     if i >= b.len() || b[i] != b'-' {
         return fail("month must be 2 digits");
     }
     i += 1;
-    let Some(d) = digits(b, &mut i, 2, 2) else { return fail("day must be 2 digits") };
+    let Some(d) = digits(b, &mut i, 2, 2) else {
+        return fail("day must be 2 digits");
+    };
     p.day = Some(d);
     if i < b.len() {
         if b[i] != b'T' && b[i] != b't' && b[i] != b' ' {
             return fail("unexpected text after the date");
         }
         i += 1;
-        let Some(h) = digits(b, &mut i, 2, 2) else { return fail("hour must be 2 digits") };
+        let Some(h) = digits(b, &mut i, 2, 2) else {
+            return fail("hour must be 2 digits");
+        };
         if i >= b.len() || b[i] != b':' {
             return fail("time must be HH:MM");
         }
         i += 1;
-        let Some(mi) = digits(b, &mut i, 2, 2) else { return fail("minutes must be 2 digits") };
+        let Some(mi) = digits(b, &mut i, 2, 2) else {
+            return fail("minutes must be 2 digits");
+        };
         p.hour = h;
         p.minute = mi;
         if i < b.len() && b[i] == b':' {
             i += 1;
-            let Some(s) = digits(b, &mut i, 2, 2) else { return fail("seconds must be 2 digits") };
+            let Some(s) = digits(b, &mut i, 2, 2) else {
+                return fail("seconds must be 2 digits");
+            };
             p.second = s;
             if i < b.len() && (b[i] == b'.' || b[i] == b',') {
                 i += 1;
@@ -533,11 +631,23 @@ fn parse_epoch(t: &str, per_second: i64) -> Result<Stamp, DateError> {
         b'+' => (false, &b[1..]),
         _ => (false, b),
     };
-    let int_end = body.iter().position(|c| !c.is_ascii_digit()).unwrap_or(body.len());
+    let int_end = body
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(body.len());
     if int_end == 0 || int_end > 16 {
-        return bad(format!("{t:?}: not epoch {}", if per_second == 1 { "seconds" } else { "milliseconds" }));
+        return bad(format!(
+            "{t:?}: not epoch {}",
+            if per_second == 1 {
+                "seconds"
+            } else {
+                "milliseconds"
+            }
+        ));
     }
-    if int_end < body.len() && (body[int_end] != b'.' || !body[int_end + 1..].iter().all(u8::is_ascii_digit)) {
+    if int_end < body.len()
+        && (body[int_end] != b'.' || !body[int_end + 1..].iter().all(u8::is_ascii_digit))
+    {
         return bad(format!("{t:?}: not a number"));
     }
     let mut v: i64 = 0;
@@ -549,10 +659,19 @@ fn parse_epoch(t: &str, per_second: i64) -> Result<Stamp, DateError> {
     let day = ts.div_euclid(86400);
     let (y, _, _) = civil_from_days(day);
     if !(MIN_YEAR..=MAX_YEAR).contains(&y) {
-        let hint = if per_second == 1 && y > MAX_YEAR { " (epoch milliseconds? use --date-format epoch_ms)" } else { "" };
-        return bad(format!("{t:?}: epoch value lands in year {y}, outside {MIN_YEAR}..{MAX_YEAR}{hint}"));
+        let hint = if per_second == 1 && y > MAX_YEAR {
+            " (epoch milliseconds? use --date-format epoch_ms)"
+        } else {
+            ""
+        };
+        return bad(format!(
+            "{t:?}: epoch value lands in year {y}, outside {MIN_YEAR}..{MAX_YEAR}{hint}"
+        ));
     }
-    Ok(Stamp { day: day as i32, ts })
+    Ok(Stamp {
+        day: day as i32,
+        ts,
+    })
 }
 
 fn parse_auto(t: &str) -> Result<Stamp, DateError> {
@@ -561,14 +680,20 @@ fn parse_auto(t: &str) -> Result<Stamp, DateError> {
         return r;
     }
     let numeric = b.iter().filter(|c| **c == b'.').count() <= 1
-        && b.iter().enumerate().all(|(k, c)| c.is_ascii_digit() || (k == 0 && (*c == b'-' || *c == b'+')) || *c == b'.');
+        && b.iter().enumerate().all(|(k, c)| {
+            c.is_ascii_digit() || (k == 0 && (*c == b'-' || *c == b'+')) || *c == b'.'
+        });
     if numeric {
         let n_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
         if n_digits == 8 && b.len() == 8 {
             let y = t[..4].parse::<i64>().unwrap_or(0);
             let m = t[4..6].parse::<u32>().unwrap_or(0);
             let d = t[6..8].parse::<u32>().unwrap_or(0);
-            if (MIN_YEAR..=MAX_YEAR).contains(&y) && (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m) {
+            if (MIN_YEAR..=MAX_YEAR).contains(&y)
+                && (1..=12).contains(&m)
+                && d >= 1
+                && d <= days_in_month(y, m)
+            {
                 return ambiguous(format!(
                     "{t:?}: a compact yyyymmdd date or epoch seconds? give --date-format %Y%m%d or epoch"
                 ));
@@ -576,7 +701,12 @@ fn parse_auto(t: &str) -> Result<Stamp, DateError> {
         }
         return parse_epoch(t, 1);
     }
-    if b.iter().filter(|c| **c == b'/' || **c == b'.' || **c == b'-').count() >= 2 && b[0].is_ascii_digit() {
+    if b.iter()
+        .filter(|c| **c == b'/' || **c == b'.' || **c == b'-')
+        .count()
+        >= 2
+        && b[0].is_ascii_digit()
+    {
         return ambiguous(format!(
             "{t:?}: day/month order cannot be told without a format; give --date-format, e.g. %d/%m/%Y or %m/%d/%Y %H:%M"
         ));
@@ -610,24 +740,58 @@ mod tests {
     #[test]
     fn iso_forms() {
         let d = day(2024, 3, 5);
-        assert_eq!(auto("2024-03-05").unwrap(), Stamp { day: d, ts: d as i64 * 86400 });
-        assert_eq!(auto("2024-03-05T14:30").unwrap().ts, d as i64 * 86400 + 14 * 3600 + 30 * 60);
-        assert_eq!(auto(" 2024-03-05 14:30:15.250 ").unwrap().ts, d as i64 * 86400 + 52215);
+        assert_eq!(
+            auto("2024-03-05").unwrap(),
+            Stamp {
+                day: d,
+                ts: d as i64 * 86400
+            }
+        );
+        assert_eq!(
+            auto("2024-03-05T14:30").unwrap().ts,
+            d as i64 * 86400 + 14 * 3600 + 30 * 60
+        );
+        assert_eq!(
+            auto(" 2024-03-05 14:30:15.250 ").unwrap().ts,
+            d as i64 * 86400 + 52215
+        );
         // an offset changes ts (UTC) but not the calendar day as written
         let st = auto("2024-03-05T00:30:00+02:00").unwrap();
         assert_eq!(st.day, d);
         assert_eq!(st.ts, d as i64 * 86400 + 1800 - 7200);
-        assert_eq!(auto("2024-03-05T10:00:00Z").unwrap().ts, auto("2024-03-05T11:00:00+0100").unwrap().ts);
-        assert_eq!(auto("2024-03-05T10:00:00-05").unwrap().ts, auto("2024-03-05T15:00:00Z").unwrap().ts);
-        assert_eq!(auto("2024-03-05 10:00:00 UTC").unwrap().ts, auto("2024-03-05T10:00:00Z").unwrap().ts);
+        assert_eq!(
+            auto("2024-03-05T10:00:00Z").unwrap().ts,
+            auto("2024-03-05T11:00:00+0100").unwrap().ts
+        );
+        assert_eq!(
+            auto("2024-03-05T10:00:00-05").unwrap().ts,
+            auto("2024-03-05T15:00:00Z").unwrap().ts
+        );
+        assert_eq!(
+            auto("2024-03-05 10:00:00 UTC").unwrap().ts,
+            auto("2024-03-05T10:00:00Z").unwrap().ts
+        );
         assert_eq!(auto("2024-02-29").unwrap().day, day(2024, 2, 29));
     }
 
     #[test]
     fn impossible_dates_are_refused() {
-        for s in ["2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-03-05T24:00", "2024-03-05T10:60",
-            "2024-3-5", "2024-03-05X", "0001-01-01", "2024-03-05T10", "2024-03-05T10:00:00+25:00", "yesterday", "", "  "]
-        {
+        for s in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-00-10",
+            "2024-04-31",
+            "2024-03-05T24:00",
+            "2024-03-05T10:60",
+            "2024-3-5",
+            "2024-03-05X",
+            "0001-01-01",
+            "2024-03-05T10",
+            "2024-03-05T10:00:00+25:00",
+            "yesterday",
+            "",
+            "  ",
+        ] {
             let e = auto(s).unwrap_err();
             assert_eq!(e.code, "bad_date", "{s:?}: {e}");
         }
@@ -635,7 +799,13 @@ mod tests {
 
     #[test]
     fn ambiguity_is_an_error() {
-        for s in ["05/03/2024", "5.3.2024", "12/1/2010 8:26", "20240305", "03-05-2024"] {
+        for s in [
+            "05/03/2024",
+            "5.3.2024",
+            "12/1/2010 8:26",
+            "20240305",
+            "03-05-2024",
+        ] {
             let e = auto(s).unwrap_err();
             assert_eq!(e.code, "ambiguous_date", "{s:?}: {e}");
         }
@@ -643,7 +813,13 @@ mod tests {
 
     #[test]
     fn epoch_seconds_and_millis() {
-        assert_eq!(auto("1709649000").unwrap(), Stamp { day: day(2024, 3, 5), ts: 1709649000 });
+        assert_eq!(
+            auto("1709649000").unwrap(),
+            Stamp {
+                day: day(2024, 3, 5),
+                ts: 1709649000
+            }
+        );
         assert_eq!(auto("1709649000.75").unwrap().ts, 1709649000);
         assert_eq!(auto("-86400").unwrap().day, -1);
         let e = auto("1709649000000").unwrap_err();
@@ -662,9 +838,21 @@ mod tests {
         assert_eq!(st.day, day(2010, 12, 1));
         assert_eq!(st.ts, day(2010, 12, 1) as i64 * 86400 + 8 * 3600 + 26 * 60);
         // same thing, spelled out as in the design
-        assert_eq!(DateFormat::parse("mm/dd/yyyy HH:MM").unwrap().parse_value("12/1/2010 8:26").unwrap(), st);
+        assert_eq!(
+            DateFormat::parse("mm/dd/yyyy HH:MM")
+                .unwrap()
+                .parse_value("12/1/2010 8:26")
+                .unwrap(),
+            st
+        );
         // java-style spelling: MM before the hour is the month, mm after it the minutes
-        assert_eq!(DateFormat::parse("MM/dd/yyyy HH:mm").unwrap().parse_value("12/01/2010 08:26").unwrap(), st);
+        assert_eq!(
+            DateFormat::parse("MM/dd/yyyy HH:mm")
+                .unwrap()
+                .parse_value("12/01/2010 08:26")
+                .unwrap(),
+            st
+        );
         let eu = DateFormat::parse("dd/mm/yyyy").unwrap();
         assert_eq!(eu.parse_value("05/03/2024").unwrap().day, day(2024, 3, 5));
         assert_eq!(eu.parse_value("31/02/2024").unwrap_err().code, "bad_date");
@@ -672,17 +860,48 @@ mod tests {
         // ISO stays readable under any pattern
         assert_eq!(eu.parse_value("2024-03-05").unwrap().day, day(2024, 3, 5));
         let named = DateFormat::parse("%d %b %Y %I:%M %p").unwrap();
-        assert_eq!(named.parse_value("5 Mar 2024 2:30 pm").unwrap().ts, day(2024, 3, 5) as i64 * 86400 + 14 * 3600 + 1800);
-        assert_eq!(named.parse_value("5 March 2024 12:05 AM").unwrap().ts, day(2024, 3, 5) as i64 * 86400 + 300);
+        assert_eq!(
+            named.parse_value("5 Mar 2024 2:30 pm").unwrap().ts,
+            day(2024, 3, 5) as i64 * 86400 + 14 * 3600 + 1800
+        );
+        assert_eq!(
+            named.parse_value("5 March 2024 12:05 AM").unwrap().ts,
+            day(2024, 3, 5) as i64 * 86400 + 300
+        );
         let z = DateFormat::parse("%Y%m%d%H%M%S%z").unwrap();
-        assert_eq!(z.parse_value("20240305103000+0100").unwrap().ts, auto("2024-03-05T09:30:00Z").unwrap().ts);
-        assert_eq!(DateFormat::parse("%y-%m-%d").unwrap().parse_value("69-01-01").unwrap().day, day(1969, 1, 1));
-        assert_eq!(DateFormat::parse("%y-%m-%d").unwrap().parse_value("24-01-01").unwrap().day, day(2024, 1, 1));
+        assert_eq!(
+            z.parse_value("20240305103000+0100").unwrap().ts,
+            auto("2024-03-05T09:30:00Z").unwrap().ts
+        );
+        assert_eq!(
+            DateFormat::parse("%y-%m-%d")
+                .unwrap()
+                .parse_value("69-01-01")
+                .unwrap()
+                .day,
+            day(1969, 1, 1)
+        );
+        assert_eq!(
+            DateFormat::parse("%y-%m-%d")
+                .unwrap()
+                .parse_value("24-01-01")
+                .unwrap()
+                .day,
+            day(2024, 1, 1)
+        );
     }
 
     #[test]
     fn bad_formats_are_refused() {
-        for f in ["%Y-%m", "%d/%m/%Q", "dd/mm", "HH:mm dd/MM/yyyy", "%I:%M %d/%m/%Y", "dd/mm/yyyy x", "%"] {
+        for f in [
+            "%Y-%m",
+            "%d/%m/%Q",
+            "dd/mm",
+            "HH:mm dd/MM/yyyy",
+            "%I:%M %d/%m/%Y",
+            "dd/mm/yyyy x",
+            "%",
+        ] {
             assert!(DateFormat::parse(f).is_err(), "{f:?}");
         }
         assert_eq!(DateFormat::parse("iso").unwrap(), DateFormat::Auto);

@@ -84,11 +84,29 @@ impl Kind {
     pub fn targets(self) -> &'static [T] {
         use T::*;
         match self {
-            Kind::LineItems => &[AccountId, OccurredAt, Amount, Quantity, UnitPrice, InvoiceId, Sku, Description, Currency],
-            Kind::Costs => &[OccurredAt, Category, Amount, AccountId, DriverUnits, Currency],
+            Kind::LineItems => &[
+                AccountId,
+                OccurredAt,
+                Amount,
+                Quantity,
+                UnitPrice,
+                InvoiceId,
+                Sku,
+                Description,
+                Currency,
+            ],
+            Kind::Costs => &[
+                OccurredAt,
+                Category,
+                Amount,
+                AccountId,
+                DriverUnits,
+                Currency,
+            ],
             Kind::Events => &[AccountId, OccurredAt, Event, Value],
             Kind::Accounts => &[
-                AccountId, Name, Industry, Employees, Region, Plan, SignupAt, RenewalAt, Mrr, Seats, SeatLimit, Currency,
+                AccountId, Name, Industry, Employees, Region, Plan, SignupAt, RenewalAt, Mrr,
+                Seats, SeatLimit, Currency,
             ],
         }
     }
@@ -211,7 +229,10 @@ impl From<rusqlite::Error> for ImportError {
                 if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked
         );
         if busy {
-            ImportError::Store("store is busy: another segtui process is writing; try again when it finishes".into())
+            ImportError::Store(
+                "store is busy: another segtui process is writing; try again when it finishes"
+                    .into(),
+            )
         } else {
             ImportError::Store(format!("store: {e}"))
         }
@@ -238,17 +259,28 @@ pub struct Options {
 impl Options {
     pub fn from_json(kind: Kind, text: &str) -> Result<Options, ImportError> {
         let usage = |m: String| ImportError::Usage(m);
-        let v: Value = serde_json::from_str(text).map_err(|e| usage(format!("options are not JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| usage("options must be a JSON object".into()))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| usage(format!("options are not JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| usage("options must be a JSON object".into()))?;
         let mut mapping = Vec::new();
         if let Some(m) = obj.get("mapping") {
-            let m = m.as_object().ok_or_else(|| usage("options.mapping must be an object".into()))?;
+            let m = m
+                .as_object()
+                .ok_or_else(|| usage("options.mapping must be an object".into()))?;
             for (target, source) in m {
-                let t = T::from_name(target).ok_or_else(|| usage(format!("unknown target column {target:?}")))?;
+                let t = T::from_name(target)
+                    .ok_or_else(|| usage(format!("unknown target column {target:?}")))?;
                 if !kind.targets().contains(&t) {
-                    return Err(usage(format!("{} imports have no column {target:?}", kind.name())));
+                    return Err(usage(format!(
+                        "{} imports have no column {target:?}",
+                        kind.name()
+                    )));
                 }
-                let s = source.as_str().ok_or_else(|| usage(format!("mapping for {target:?} must be a column name")))?;
+                let s = source.as_str().ok_or_else(|| {
+                    usage(format!("mapping for {target:?} must be a column name"))
+                })?;
                 mapping.push((t, s.to_string()));
             }
         }
@@ -257,7 +289,11 @@ impl Options {
             Some(f) => DateFormat::parse(f).map_err(usage)?,
             None => DateFormat::Auto,
         };
-        let cancel_prefix = obj.get("cancel_prefix").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+        let cancel_prefix = obj
+            .get("cancel_prefix")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
         let mut skip = Vec::new();
         if let Some(s) = obj.get("skip").and_then(Value::as_object) {
             for (col, vals) in s {
@@ -270,13 +306,21 @@ impl Options {
                 skip.push((col.clone(), vals));
             }
         }
-        let opts = Options { mapping, date_format, cancel_prefix, skip };
+        let opts = Options {
+            mapping,
+            date_format,
+            cancel_prefix,
+            skip,
+        };
         opts.check(kind)?;
         Ok(opts)
     }
 
     fn source(&self, t: T) -> Option<&str> {
-        self.mapping.iter().find(|(x, _)| *x == t).map(|(_, s)| s.as_str())
+        self.mapping
+            .iter()
+            .find(|(x, _)| *x == t)
+            .map(|(_, s)| s.as_str())
     }
 
     fn check(&self, kind: Kind) -> Result<(), ImportError> {
@@ -286,7 +330,11 @@ impl Options {
             Kind::Events => &[T::AccountId, T::OccurredAt, T::Event],
             Kind::Accounts => &[T::AccountId],
         };
-        let missing: Vec<&str> = need.iter().filter(|t| self.source(**t).is_none()).map(|t| t.name()).collect();
+        let missing: Vec<&str> = need
+            .iter()
+            .filter(|t| self.source(**t).is_none())
+            .map(|t| t.name())
+            .collect();
         if !missing.is_empty() {
             return Err(ImportError::Usage(format!(
                 "{} imports need the column(s) {}: map them with --map target=source",
@@ -299,7 +347,8 @@ impl Options {
             && (self.source(T::Quantity).is_none() || self.source(T::UnitPrice).is_none())
         {
             return Err(ImportError::Usage(
-                "line-items imports need amount, or quantity and unit_price: map them with --map".into(),
+                "line-items imports need amount, or quantity and unit_price: map them with --map"
+                    .into(),
             ));
         }
         Ok(())
@@ -356,7 +405,11 @@ struct Reject {
 }
 
 fn rej(col: T, reason: &'static str, message: impl Into<String>) -> Reject {
-    Reject { col: Some(col), reason, message: message.into() }
+    Reject {
+        col: Some(col),
+        reason,
+        message: message.into(),
+    }
 }
 
 /// One import in progress (one file, one transaction).
@@ -398,11 +451,13 @@ struct State {
 const SQL_LINE: &str = "INSERT INTO line_items(account, day, ts, invoice, invoice_key, sku, description, quantity, \
     unit_price, amount, is_cancel, import_id, nkey) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) \
     ON CONFLICT(nkey) DO NOTHING";
-const SQL_COST: &str = "INSERT INTO costs(account, day, category, amount, driver_units, import_id, nkey) \
+const SQL_COST: &str =
+    "INSERT INTO costs(account, day, category, amount, driver_units, import_id, nkey) \
     VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(nkey) DO NOTHING";
 const SQL_EVENT: &str = "INSERT INTO events(account, day, ts, kind, value, import_id, nkey) \
     VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT(nkey) DO NOTHING";
-const SQL_NEW_ACCOUNT: &str = "INSERT INTO accounts(id, account_key, first_import) VALUES (?1, ?2, ?3)";
+const SQL_NEW_ACCOUNT: &str =
+    "INSERT INTO accounts(id, account_key, first_import) VALUES (?1, ?2, ?3)";
 const SQL_REJECT: &str =
     "INSERT INTO rejects(import_id, file, row, col, reason, message, raw) VALUES (?1,?2,?3,?4,?5,?6,?7)";
 const SQL_ACCOUNT_NEW_FULL: &str = "INSERT INTO accounts(id, account_key, name, industry, employees, region, plan, \
@@ -440,9 +495,14 @@ impl<'a> Cols<'a> {
     /// The trimmed text of target `t` in row `i`; `None` when unmapped, null or blank.
     #[inline]
     fn text(&self, t: T, i: usize) -> Result<Option<&'a str>, Reject> {
-        let Some(c) = self.idx[t as usize] else { return Ok(None) };
-        let Some(b) = self.all[c].1.get(i) else { return Ok(None) };
-        let s = std::str::from_utf8(b).map_err(|_| rej(t, "bad_encoding", "text that is not UTF-8"))?;
+        let Some(c) = self.idx[t as usize] else {
+            return Ok(None);
+        };
+        let Some(b) = self.all[c].1.get(i) else {
+            return Ok(None);
+        };
+        let s =
+            std::str::from_utf8(b).map_err(|_| rej(t, "bad_encoding", "text that is not UTF-8"))?;
         let s = s.trim();
         Ok(if s.is_empty() { None } else { Some(s) })
     }
@@ -450,9 +510,14 @@ impl<'a> Cols<'a> {
     /// Like [`Cols::text`] but keeps surrounding spaces (free text such as descriptions).
     #[inline]
     fn raw(&self, t: T, i: usize) -> Result<Option<&'a str>, Reject> {
-        let Some(c) = self.idx[t as usize] else { return Ok(None) };
-        let Some(b) = self.all[c].1.get(i) else { return Ok(None) };
-        let s = std::str::from_utf8(b).map_err(|_| rej(t, "bad_encoding", "text that is not UTF-8"))?;
+        let Some(c) = self.idx[t as usize] else {
+            return Ok(None);
+        };
+        let Some(b) = self.all[c].1.get(i) else {
+            return Ok(None);
+        };
+        let s =
+            std::str::from_utf8(b).map_err(|_| rej(t, "bad_encoding", "text that is not UTF-8"))?;
         Ok(if s.trim().is_empty() { None } else { Some(s) })
     }
 
@@ -492,9 +557,15 @@ impl Importer {
     ) -> Result<Opened, ImportError> {
         let opts = Options::from_json(kind, options_json)?;
         if !db_path.exists() {
-            return Err(ImportError::Store(format!("no store at {}", db_path.display())));
+            return Err(ImportError::Store(format!(
+                "no store at {}",
+                db_path.display()
+            )));
         }
-        let conn = Connection::open_with_flags(db_path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            db_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(Duration::from_millis(5000))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version != crate::schema::latest_version() {
@@ -555,11 +626,15 @@ impl Importer {
             }
         }
         let meta = |k: &str| -> Result<Option<String>, rusqlite::Error> {
-            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()
         };
         let currency = meta("currency")?.filter(|s| !s.is_empty());
         let scale = match meta("money_scale")? {
-            Some(s) => Some(s.parse::<u32>().map_err(|_| ImportError::Store(format!("meta.money_scale is {s:?}")))?),
+            Some(s) => Some(
+                s.parse::<u32>()
+                    .map_err(|_| ImportError::Store(format!("meta.money_scale is {s:?}")))?,
+            ),
             None => currency.as_deref().map(currency_digits),
         };
         let st = State {
@@ -621,12 +696,20 @@ impl Importer {
     /// finds duplicates). Both happen inside the import's transaction: an interrupted import
     /// leaves the indexes as they were.
     pub fn expect_rows(&mut self, n: u64) -> Result<bool, ImportError> {
-        if self.kind == Kind::Accounts || self.st.clean_rows > 0 || !self.deferred.is_empty() || n < DEFER_INDEXES_MIN_ROWS {
+        if self.kind == Kind::Accounts
+            || self.st.clean_rows > 0
+            || !self.deferred.is_empty()
+            || n < DEFER_INDEXES_MIN_ROWS
+        {
             return Ok(false);
         }
         let table = table_of(self.kind);
         let t0 = Instant::now();
-        let existing: i64 = self.conn.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {table}"), [], |r| r.get(0))?;
+        let existing: i64 = self.conn.query_row(
+            &format!("SELECT coalesce(max(rowid), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
         if (existing as u64) > n {
             return Ok(false);
         }
@@ -642,7 +725,8 @@ impl Importer {
             }
         }
         for (name, _) in &idx {
-            self.conn.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+            self.conn
+                .execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
         }
         self.deferred = idx;
         self.st.sqlite_time += t0.elapsed();
@@ -651,20 +735,43 @@ impl Importer {
 
     /// Record the rows a structural pass found unreadable (`bad`: row, reason, message, raw text)
     /// and the blank rows; both leave the row numbering of the batches. Call before the first batch.
-    pub fn add_bad_records(&mut self, bad: &[(u64, String, String, String)], blank: &[u64]) -> Result<(), ImportError> {
+    pub fn add_bad_records(
+        &mut self,
+        bad: &[(u64, String, String, String)],
+        blank: &[u64],
+    ) -> Result<(), ImportError> {
         if self.st.clean_rows > 0 {
-            return Err(ImportError::Usage("bad records must be given before the first batch".into()));
+            return Err(ImportError::Usage(
+                "bad records must be given before the first batch".into(),
+            ));
         }
         let t0 = Instant::now();
         {
             let mut stmt = self.conn.prepare_cached(SQL_REJECT)?;
             for (row, reason, message, raw) in bad {
                 let raw_json = json!({ "_record": raw }).to_string();
-                stmt.execute((self.import_id, &self.file, *row as i64, None::<&str>, reason, message, raw_json))?;
+                stmt.execute((
+                    self.import_id,
+                    &self.file,
+                    *row as i64,
+                    None::<&str>,
+                    reason,
+                    message,
+                    raw_json,
+                ))?;
                 self.st.stats.rows_rejected += 1;
                 self.st.stats.rows_read += 1;
-                *self.st.stats.rejected_by_reason.entry(reason.clone()).or_insert(0) += 1;
-                self.st.stats.reject_examples.entry(reason.clone()).or_insert_with(|| (*row, None, message.clone()));
+                *self
+                    .st
+                    .stats
+                    .rejected_by_reason
+                    .entry(reason.clone())
+                    .or_insert(0) += 1;
+                self.st
+                    .stats
+                    .reject_examples
+                    .entry(reason.clone())
+                    .or_insert_with(|| (*row, None, message.clone()));
             }
         }
         self.st.stats.blank_rows += blank.len() as u64;
@@ -679,7 +786,11 @@ impl Importer {
 
     /// Import one batch: `cols` are all the file's columns (source name, values), every one the
     /// same length; `first_row` is the number of rows given in earlier batches.
-    pub fn add_batch(&mut self, cols: &[(&str, &dyn TextCol)], first_row: u64) -> Result<(), ImportError> {
+    pub fn add_batch(
+        &mut self,
+        cols: &[(&str, &dyn TextCol)],
+        first_row: u64,
+    ) -> Result<(), ImportError> {
         if first_row != self.st.clean_rows {
             return Err(ImportError::Usage(format!(
                 "batches out of order: expected first_row {}, got {first_row}",
@@ -688,7 +799,9 @@ impl Importer {
         }
         let n = cols.first().map(|c| c.1.len()).unwrap_or(0);
         if let Some((name, _)) = cols.iter().find(|c| c.1.len() != n) {
-            return Err(ImportError::Usage(format!("column {name:?} has a different length in this batch")));
+            return Err(ImportError::Usage(format!(
+                "column {name:?} has a different length in this batch"
+            )));
         }
         let mut idx = [None; N_T];
         let mut src = [""; N_T];
@@ -703,7 +816,11 @@ impl Importer {
             idx[*t as usize] = Some(k);
             src[*t as usize] = cols[k].0;
         }
-        let c = Cols { all: cols, idx, src };
+        let c = Cols {
+            all: cols,
+            idx,
+            src,
+        };
         let mut skip_cols = Vec::new();
         for (name, vals) in &self.opts.skip {
             if let Some(k) = cols.iter().position(|c| c.0 == name.as_str()) {
@@ -722,13 +839,24 @@ impl Importer {
             })?,
             owner: match self.kind {
                 Kind::Accounts => None,
-                k => Some(conn.prepare_cached(&format!("SELECT import_id FROM {} WHERE nkey = ?1", table_of(k)))?),
+                k => Some(conn.prepare_cached(&format!(
+                    "SELECT import_id FROM {} WHERE nkey = ?1",
+                    table_of(k)
+                ))?),
             },
-            account: conn.prepare_cached(if self.kind == Kind::Accounts { SQL_ACCOUNT_NEW_FULL } else { SQL_NEW_ACCOUNT })?,
+            account: conn.prepare_cached(if self.kind == Kind::Accounts {
+                SQL_ACCOUNT_NEW_FULL
+            } else {
+                SQL_NEW_ACCOUNT
+            })?,
             reject: conn.prepare_cached(SQL_REJECT)?,
             intern: match self.kind {
-                Kind::Costs => Some(conn.prepare_cached("INSERT INTO cost_categories(name) VALUES (?1) RETURNING id")?),
-                Kind::Events => Some(conn.prepare_cached("INSERT INTO event_kinds(name) VALUES (?1) RETURNING id")?),
+                Kind::Costs => Some(conn.prepare_cached(
+                    "INSERT INTO cost_categories(name) VALUES (?1) RETURNING id",
+                )?),
+                Kind::Events => Some(
+                    conn.prepare_cached("INSERT INTO event_kinds(name) VALUES (?1) RETURNING id")?,
+                ),
                 _ => None,
             },
         };
@@ -766,7 +894,8 @@ impl Importer {
                     let mut start = 0;
                     while start < n {
                         let end = (start + CHUNK_ROWS).min(n);
-                        let v: Vec<Parsed<'_>> = (start..end).map(|i| parser.parse(c, i, &mut kb)).collect();
+                        let v: Vec<Parsed<'_>> =
+                            (start..end).map(|i| parser.parse(c, i, &mut kb)).collect();
                         if tx.send((start, v)).is_err() {
                             break; // the writer stopped on an error
                         }
@@ -818,14 +947,24 @@ impl Importer {
         }
         if self.st.currency_is_new {
             if let Some(c) = &self.st.currency {
-                self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('currency', ?1)", [c])?;
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('currency', ?1)",
+                    [c],
+                )?;
             }
         }
         if changed {
             let scale = self.st.scale.unwrap_or(2).to_string();
-            self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('money_scale', ?1)", [scale])?;
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('money_scale', ?1)",
+                [scale],
+            )?;
         }
-        let dv: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'data_version'", [], |r| r.get(0))?;
+        let dv: String = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'data_version'",
+            [],
+            |r| r.get(0),
+        )?;
         self.conn.execute_batch("COMMIT")?;
         self.finished = true;
         Ok(dv.parse().unwrap_or(0))
@@ -851,7 +990,11 @@ impl Importer {
 
     /// The store's data version as this transaction sees it.
     pub fn data_version(&self) -> Result<i64, ImportError> {
-        let dv: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'data_version'", [], |r| r.get(0))?;
+        let dv: String = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'data_version'",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(dv.parse().unwrap_or(0))
     }
 }
@@ -879,9 +1022,25 @@ const CHUNK_ROWS: usize = 8192;
 /// One row after parsing (phase 1, no store access): what the writer (phase 2) will do with it.
 enum Parsed<'a> {
     Line(LineItem<'a>),
-    Cost { stamp: Stamp, category: &'a str, amount: i64, acct: Option<&'a str>, units: Option<i64>, base: u128 },
-    Event { acct: &'a str, stamp: Stamp, kind: &'a str, value: Option<f64>, base: u128 },
-    Account { acct: &'a str, f: AccountFields<'a> },
+    Cost {
+        stamp: Stamp,
+        category: &'a str,
+        amount: i64,
+        acct: Option<&'a str>,
+        units: Option<i64>,
+        base: u128,
+    },
+    Event {
+        acct: &'a str,
+        stamp: Stamp,
+        kind: &'a str,
+        value: Option<f64>,
+        base: u128,
+    },
+    Account {
+        acct: &'a str,
+        f: AccountFields<'a>,
+    },
     Skip(String),
     Reject(Reject),
 }
@@ -921,15 +1080,19 @@ impl Parser<'_> {
             let code = normalize_currency(s).map_err(|e| rej(T::Currency, "bad_currency", e.0))?;
             match self.currency {
                 Some(cur) if cur == code => {}
-                Some(cur) => {
+                Some(cur) => return Err(rej(
+                    T::Currency,
+                    "currency_mismatch",
+                    format!(
+                        "{code} in a store kept in {cur} (one currency per store; convert first)"
+                    ),
+                )),
+                None => {
                     return Err(rej(
                         T::Currency,
                         "currency_mismatch",
-                        format!("{code} in a store kept in {cur} (one currency per store; convert first)"),
+                        format!("{code} in a store with no currency"),
                     ))
-                }
-                None => {
-                    return Err(rej(T::Currency, "currency_mismatch", format!("{code} in a store with no currency")))
                 }
             }
         }
@@ -939,7 +1102,11 @@ impl Parser<'_> {
     fn date(&self, c: &Cols<'_>, t: T, i: usize) -> Result<Option<Stamp>, Reject> {
         match c.text(t, i)? {
             None => Ok(None),
-            Some(s) => self.date_format.parse_value(s).map(Some).map_err(|e| rej(t, e.code, e.message)),
+            Some(s) => self
+                .date_format
+                .parse_value(s)
+                .map(Some)
+                .map_err(|e| rej(t, e.code, e.message)),
         }
     }
 
@@ -948,7 +1115,9 @@ impl Parser<'_> {
             None => Ok(None),
             Some(s) => {
                 let d = Dec::parse(s).map_err(|e| rej(t, "bad_amount", e.0))?;
-                d.to_minor_exact(self.scale).map(Some).map_err(|e| rej(t, "bad_amount", e.0))
+                d.to_minor_exact(self.scale)
+                    .map(Some)
+                    .map_err(|e| rej(t, "bad_amount", e.0))
             }
         }
     }
@@ -960,14 +1129,26 @@ impl Parser<'_> {
         }
     }
 
-    fn line_item<'a>(&self, c: &Cols<'a>, i: usize, kb: &mut KeyBuilder) -> Result<LineItem<'a>, Reject> {
-        let acct = c.text(T::AccountId, i)?.ok_or_else(|| rej(T::AccountId, "missing_account", "no account id"))?;
-        let stamp = self.date(c, T::OccurredAt, i)?.ok_or_else(|| rej(T::OccurredAt, "missing_date", "no date"))?;
+    fn line_item<'a>(
+        &self,
+        c: &Cols<'a>,
+        i: usize,
+        kb: &mut KeyBuilder,
+    ) -> Result<LineItem<'a>, Reject> {
+        let acct = c
+            .text(T::AccountId, i)?
+            .ok_or_else(|| rej(T::AccountId, "missing_account", "no account id"))?;
+        let stamp = self
+            .date(c, T::OccurredAt, i)?
+            .ok_or_else(|| rej(T::OccurredAt, "missing_date", "no date"))?;
         self.check_currency(c, i)?;
         let scale = self.scale;
         let quantity = match c.text(T::Quantity, i)? {
             None => None,
-            Some(q) => Some((q, Dec::parse(q).map_err(|e| rej(T::Quantity, "bad_quantity", e.0))?)),
+            Some(q) => Some((
+                q,
+                Dec::parse(q).map_err(|e| rej(T::Quantity, "bad_quantity", e.0))?,
+            )),
         };
         let price = match c.text(T::UnitPrice, i)? {
             None => None,
@@ -975,16 +1156,27 @@ impl Parser<'_> {
         };
         let unit_price = match price {
             None => None,
-            Some(p) => Some(p.to_minor_half_even(scale).map_err(|e| rej(T::UnitPrice, "bad_price", e.0))?),
+            Some(p) => Some(
+                p.to_minor_half_even(scale)
+                    .map_err(|e| rej(T::UnitPrice, "bad_price", e.0))?,
+            ),
         };
         let mut amount = if c.mapped(T::Amount) {
-            self.money(c, T::Amount, i)?.ok_or_else(|| rej(T::Amount, "missing_amount", "no amount"))?
+            self.money(c, T::Amount, i)?
+                .ok_or_else(|| rej(T::Amount, "missing_amount", "no amount"))?
         } else {
-            let (_, q) = quantity.ok_or_else(|| rej(T::Quantity, "missing_quantity", "no quantity"))?;
+            let (_, q) =
+                quantity.ok_or_else(|| rej(T::Quantity, "missing_quantity", "no quantity"))?;
             let p = price.ok_or_else(|| rej(T::UnitPrice, "missing_price", "no unit price"))?;
             q.mul(p)
                 .and_then(|x| x.to_minor_half_even(scale))
-                .map_err(|e| rej(T::UnitPrice, "bad_amount", format!("quantity × unit price: {}", e.0)))?
+                .map_err(|e| {
+                    rej(
+                        T::UnitPrice,
+                        "bad_amount",
+                        format!("quantity × unit price: {}", e.0),
+                    )
+                })?
         };
         let invoice = c.text(T::InvoiceId, i)?;
         let is_cancel = match (self.cancel_prefix, invoice) {
@@ -998,12 +1190,19 @@ impl Parser<'_> {
         let sku = c.text(T::Sku, i)?;
         let description = c.raw(T::Description, i)?;
         kb.start(1);
-        kb.text(Some(acct)).int(Some(stamp.ts)).text(invoice).text(sku).text(description).int(Some(amount));
+        kb.text(Some(acct))
+            .int(Some(stamp.ts))
+            .text(invoice)
+            .text(sku)
+            .text(description)
+            .int(Some(amount));
         for d in [quantity.map(|q| q.1), price] {
             match d {
                 Some(d) => {
                     let d = d.trimmed();
-                    kb.int(Some(d.mant as i64)).int(Some((d.mant >> 64) as i64)).int(Some(d.scale as i64));
+                    kb.int(Some(d.mant as i64))
+                        .int(Some((d.mant >> 64) as i64))
+                        .int(Some(d.scale as i64));
                 }
                 None => {
                     kb.int(None);
@@ -1026,35 +1225,75 @@ impl Parser<'_> {
     }
 
     fn cost<'a>(&self, c: &Cols<'a>, i: usize, kb: &mut KeyBuilder) -> Result<Parsed<'a>, Reject> {
-        let stamp = self.date(c, T::OccurredAt, i)?.ok_or_else(|| rej(T::OccurredAt, "missing_date", "no date"))?;
-        let category = c.text(T::Category, i)?.ok_or_else(|| rej(T::Category, "missing_category", "no cost category"))?;
+        let stamp = self
+            .date(c, T::OccurredAt, i)?
+            .ok_or_else(|| rej(T::OccurredAt, "missing_date", "no date"))?;
+        let category = c
+            .text(T::Category, i)?
+            .ok_or_else(|| rej(T::Category, "missing_category", "no cost category"))?;
         self.check_currency(c, i)?;
-        let amount = self.money(c, T::Amount, i)?.ok_or_else(|| rej(T::Amount, "missing_amount", "no amount"))?;
+        let amount = self
+            .money(c, T::Amount, i)?
+            .ok_or_else(|| rej(T::Amount, "missing_amount", "no amount"))?;
         let acct = c.text(T::AccountId, i)?;
         let units = self.int(c, T::DriverUnits, i)?;
         kb.start(2);
-        kb.text(acct).int(Some(stamp.day as i64)).text(Some(category)).int(Some(amount)).int(units);
-        Ok(Parsed::Cost { stamp, category, amount, acct, units, base: kb.base() })
+        kb.text(acct)
+            .int(Some(stamp.day as i64))
+            .text(Some(category))
+            .int(Some(amount))
+            .int(units);
+        Ok(Parsed::Cost {
+            stamp,
+            category,
+            amount,
+            acct,
+            units,
+            base: kb.base(),
+        })
     }
 
     fn event<'a>(&self, c: &Cols<'a>, i: usize, kb: &mut KeyBuilder) -> Result<Parsed<'a>, Reject> {
-        let acct = c.text(T::AccountId, i)?.ok_or_else(|| rej(T::AccountId, "missing_account", "no account id"))?;
-        let stamp = self.date(c, T::OccurredAt, i)?.ok_or_else(|| rej(T::OccurredAt, "missing_date", "no date"))?;
-        let kind = c.text(T::Event, i)?.ok_or_else(|| rej(T::Event, "missing_event", "no event name"))?;
+        let acct = c
+            .text(T::AccountId, i)?
+            .ok_or_else(|| rej(T::AccountId, "missing_account", "no account id"))?;
+        let stamp = self
+            .date(c, T::OccurredAt, i)?
+            .ok_or_else(|| rej(T::OccurredAt, "missing_date", "no date"))?;
+        let kind = c
+            .text(T::Event, i)?
+            .ok_or_else(|| rej(T::Event, "missing_event", "no event name"))?;
         let value = match c.text(T::Value, i)? {
             None => None,
             Some(v) => match v.parse::<f64>() {
                 Ok(x) if x.is_finite() => Some(x),
-                _ => return Err(rej(T::Value, "bad_value", format!("{v:?} is not a finite number"))),
+                _ => {
+                    return Err(rej(
+                        T::Value,
+                        "bad_value",
+                        format!("{v:?} is not a finite number"),
+                    ))
+                }
             },
         };
         kb.start(3);
-        kb.text(Some(acct)).int(Some(stamp.ts)).text(Some(kind)).int(value.map(|v| v.to_bits() as i64));
-        Ok(Parsed::Event { acct, stamp, kind, value, base: kb.base() })
+        kb.text(Some(acct))
+            .int(Some(stamp.ts))
+            .text(Some(kind))
+            .int(value.map(|v| v.to_bits() as i64));
+        Ok(Parsed::Event {
+            acct,
+            stamp,
+            kind,
+            value,
+            base: kb.base(),
+        })
     }
 
     fn account<'a>(&self, c: &Cols<'a>, i: usize) -> Result<Parsed<'a>, Reject> {
-        let acct = c.text(T::AccountId, i)?.ok_or_else(|| rej(T::AccountId, "missing_account", "no account id"))?;
+        let acct = c
+            .text(T::AccountId, i)?
+            .ok_or_else(|| rej(T::AccountId, "missing_account", "no account id"))?;
         self.check_currency(c, i)?;
         let f = AccountFields {
             name: c.raw(T::Name, i)?.map(str::trim),
@@ -1068,7 +1307,11 @@ impl Parser<'_> {
             seats: self.int(c, T::Seats, i)?,
             seat_limit: self.int(c, T::SeatLimit, i)?,
         };
-        for (t, v) in [(T::Employees, f.employees), (T::Seats, f.seats), (T::SeatLimit, f.seat_limit)] {
+        for (t, v) in [
+            (T::Employees, f.employees),
+            (T::Seats, f.seats),
+            (T::SeatLimit, f.seat_limit),
+        ] {
             if v.is_some_and(|x| x < 0) {
                 return Err(rej(t, "bad_number", "a negative count"));
             }
@@ -1122,12 +1365,25 @@ impl State {
     }
 
     /// Phase 2: write one parsed row (row `i` of the batch).
-    fn apply(&mut self, p: Parsed<'_>, c: &Cols<'_>, i: usize, s: &mut Stmts<'_>) -> Result<(), ImportError> {
+    fn apply(
+        &mut self,
+        p: Parsed<'_>,
+        c: &Cols<'_>,
+        i: usize,
+        s: &mut Stmts<'_>,
+    ) -> Result<(), ImportError> {
         let row = self.row_number();
         self.stats.rows_read += 1;
         match p {
             Parsed::Line(v) => self.write_line_item(v, s),
-            Parsed::Cost { stamp, category, amount, acct, units, base } => {
+            Parsed::Cost {
+                stamp,
+                category,
+                amount,
+                acct,
+                units,
+                base,
+            } => {
                 let account = match acct {
                     Some(a) => Some(self.account_for(a, s)?),
                     None => None,
@@ -1149,7 +1405,13 @@ impl State {
                 }
                 Ok(())
             }
-            Parsed::Event { acct, stamp, kind, value, base } => {
+            Parsed::Event {
+                acct,
+                stamp,
+                kind,
+                value,
+                base,
+            } => {
                 let account = self.account_for(acct, s)?;
                 let kind_id = self.intern(kind, s)?;
                 let st = &mut s.item;
@@ -1218,7 +1480,13 @@ impl State {
     /// identical row came earlier in this file, so this one is occurrence 1; if an earlier import
     /// does, this row is a duplicate of it. Either way the base is remembered from then on and
     /// its later copies take the next numbers.
-    fn insert_keyed(&mut self, s: &mut Stmts<'_>, day: i32, base: u128, key_param: usize) -> Result<bool, ImportError> {
+    fn insert_keyed(
+        &mut self,
+        s: &mut Stmts<'_>,
+        day: i32,
+        base: u128,
+        key_param: usize,
+    ) -> Result<bool, ImportError> {
         let new = if let Some(next) = self.repeats.get_mut(&base) {
             let key = nkey(day, base, *next);
             *next += 1;
@@ -1230,7 +1498,10 @@ impl State {
             if s.item.raw_execute()? == 1 {
                 true
             } else {
-                let owner_stmt = s.owner.as_mut().expect("keyed kinds have an owner statement");
+                let owner_stmt = s
+                    .owner
+                    .as_mut()
+                    .expect("keyed kinds have an owner statement");
                 let owner: i64 = owner_stmt.query_row([&key0[..]], |r| r.get(0))?;
                 if owner == self.import_id {
                     self.repeats.insert(base, 2);
@@ -1252,7 +1523,18 @@ impl State {
     }
 
     fn write_line_item(&mut self, v: LineItem<'_>, s: &mut Stmts<'_>) -> Result<(), ImportError> {
-        let LineItem { acct, stamp, amount, invoice, sku, description, quantity, unit_price, is_cancel, base } = v;
+        let LineItem {
+            acct,
+            stamp,
+            amount,
+            invoice,
+            sku,
+            description,
+            quantity,
+            unit_price,
+            is_cancel,
+            base,
+        } = v;
         let account = self.account_for(acct, s)?;
         let st = &mut s.item;
         st.raw_bind_parameter(1, account)?;
@@ -1280,7 +1562,12 @@ impl State {
         Ok(())
     }
 
-    fn write_account(&mut self, acct: &str, f: AccountFields<'_>, s: &mut Stmts<'_>) -> Result<(), ImportError> {
+    fn write_account(
+        &mut self,
+        acct: &str,
+        f: AccountFields<'_>,
+        s: &mut Stmts<'_>,
+    ) -> Result<(), ImportError> {
         if let Some(&id) = self.accounts.get(acct) {
             let st = &mut s.item;
             st.raw_bind_parameter(1, id)?;
@@ -1317,18 +1604,40 @@ impl State {
         Ok(())
     }
 
-    fn reject(&mut self, c: &Cols<'_>, i: usize, row: u64, r: Reject, s: &mut Stmts<'_>) -> Result<(), ImportError> {
+    fn reject(
+        &mut self,
+        c: &Cols<'_>,
+        i: usize,
+        row: u64,
+        r: Reject,
+        s: &mut Stmts<'_>,
+    ) -> Result<(), ImportError> {
         if r.reason == "missing_account" {
             self.stats.missing_account_ids += 1;
         }
         self.stats.rows_rejected += 1;
-        *self.stats.rejected_by_reason.entry(r.reason.to_string()).or_insert(0) += 1;
+        *self
+            .stats
+            .rejected_by_reason
+            .entry(r.reason.to_string())
+            .or_insert(0) += 1;
         let col = r.col.map(|t| c.src[t as usize]);
         if !self.stats.reject_examples.contains_key(r.reason) {
-            self.stats.reject_examples.insert(r.reason.to_string(), (row, col.map(String::from), r.message.clone()));
+            self.stats.reject_examples.insert(
+                r.reason.to_string(),
+                (row, col.map(String::from), r.message.clone()),
+            );
         }
         let raw = c.raw_json(i);
-        s.reject.execute((self.import_id, &self.file, row as i64, col, r.reason, &r.message, raw))?;
+        s.reject.execute((
+            self.import_id,
+            &self.file,
+            row as i64,
+            col,
+            r.reason,
+            &r.message,
+            raw,
+        ))?;
         Ok(())
     }
 }
@@ -1420,13 +1729,22 @@ mod tests {
         conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
         for (v, sql) in crate::schema::MIGRATIONS {
             conn.execute_batch(sql).unwrap();
-            conn.execute_batch(&format!("PRAGMA user_version = {v}")).unwrap();
+            conn.execute_batch(&format!("PRAGMA user_version = {v}"))
+                .unwrap();
         }
         p
     }
 
     fn col(v: &[&str]) -> Vec<Option<String>> {
-        v.iter().map(|s| if *s == "<null>" { None } else { Some(s.to_string()) }).collect()
+        v.iter()
+            .map(|s| {
+                if *s == "<null>" {
+                    None
+                } else {
+                    Some(s.to_string())
+                }
+            })
+            .collect()
     }
 
     const OPTS: &str = r#"{"mapping": {"account_id": "cust", "occurred_at": "date", "quantity": "qty", "unit_price": "price", "invoice_id": "inv"}, "cancel_prefix": "C"}"#;
@@ -1436,7 +1754,8 @@ mod tests {
             Opened::Ready(i) => i,
             Opened::AlreadyImported(_) => return None,
         };
-        let refs: Vec<(&str, &dyn TextCol)> = cols.iter().map(|(n, c)| (*n, c as &dyn TextCol)).collect();
+        let refs: Vec<(&str, &dyn TextCol)> =
+            cols.iter().map(|(n, c)| (*n, c as &dyn TextCol)).collect();
         imp.add_batch(&refs, 0).unwrap();
         let st = imp.stats().clone();
         let dv = imp.commit("{}").unwrap();
@@ -1444,7 +1763,10 @@ mod tests {
     }
 
     fn q(db: &Path, sql: &str) -> i64 {
-        Connection::open(db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+        Connection::open(db)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
     }
 
     #[test]
@@ -1453,25 +1775,60 @@ mod tests {
         let cols = vec![
             ("inv", col(&["1", "1", "C2", "3", "4", "4"])),
             ("cust", col(&["a", "b", "a", "<null>", "b", "b"])),
-            ("date", col(&["2024-01-02", "2024-01-02T10:00", "2024-01-03", "2024-01-03", "2024-13-01", "2024-01-05"])),
+            (
+                "date",
+                col(&[
+                    "2024-01-02",
+                    "2024-01-02T10:00",
+                    "2024-01-03",
+                    "2024-01-03",
+                    "2024-13-01",
+                    "2024-01-05",
+                ]),
+            ),
             ("qty", col(&["3", "1", "1", "1", "1", "1"])),
             ("price", col(&["0.335", "2.50", "4.00", "1", "1", "1.5"])),
         ];
         let (st, dv) = import(&db, "fp1", &cols).unwrap();
-        assert_eq!((st.rows_read, st.rows_imported, st.rows_rejected, st.missing_account_ids), (6, 4, 2, 1));
+        assert_eq!(
+            (
+                st.rows_read,
+                st.rows_imported,
+                st.rows_rejected,
+                st.missing_account_ids
+            ),
+            (6, 4, 2, 1)
+        );
         assert_eq!(st.rejected_by_reason.get("bad_date"), Some(&1));
         // 3 × 0.335 = 1.005 → 1.00 (half to even); the cancellation is a credit
         assert_eq!(st.amount_total, 100 + 250 - 400 + 150);
         assert_eq!(st.accounts_new, 2);
         assert_eq!(dv, 1);
         assert_eq!(q(&db, "SELECT count(*) FROM rejects WHERE row = 4 AND col = 'cust' AND reason = 'missing_account'"), 1);
-        assert_eq!(q(&db, "SELECT count(*) FROM rejects WHERE row = 5 AND col = 'date'"), 1);
-        assert_eq!(q(&db, "SELECT is_cancel FROM line_items WHERE invoice = 'C2'"), 1);
+        assert_eq!(
+            q(
+                &db,
+                "SELECT count(*) FROM rejects WHERE row = 5 AND col = 'date'"
+            ),
+            1
+        );
+        assert_eq!(
+            q(&db, "SELECT is_cancel FROM line_items WHERE invoice = 'C2'"),
+            1
+        );
         assert_eq!(q(&db, "SELECT max(id) FROM accounts"), 2);
         // the same fingerprint is refused; the same rows under another fingerprint are duplicates
         assert!(import(&db, "fp1", &cols).is_none());
         let (st2, dv2) = import(&db, "fp2", &cols).unwrap();
-        assert_eq!((st2.rows_imported, st2.rows_duplicate, st2.accounts_new, st2.accounts_seen), (0, 4, 0, 2));
+        assert_eq!(
+            (
+                st2.rows_imported,
+                st2.rows_duplicate,
+                st2.accounts_new,
+                st2.accounts_seen
+            ),
+            (0, 4, 0, 2)
+        );
         assert_eq!(dv2, 1, "nothing changed, data_version stays");
         assert_eq!(q(&db, "SELECT count(*) FROM line_items"), 4);
     }
@@ -1512,18 +1869,30 @@ mod tests {
             ("price", col(&["1"])),
         ];
         {
-            let Opened::Ready(mut imp) = Importer::open(&db, Kind::LineItems, "f", "x", OPTS).unwrap() else { panic!() };
-            let refs: Vec<(&str, &dyn TextCol)> = cols.iter().map(|(n, c)| (*n, c as &dyn TextCol)).collect();
+            let Opened::Ready(mut imp) =
+                Importer::open(&db, Kind::LineItems, "f", "x", OPTS).unwrap()
+            else {
+                panic!()
+            };
+            let refs: Vec<(&str, &dyn TextCol)> =
+                cols.iter().map(|(n, c)| (*n, c as &dyn TextCol)).collect();
             imp.add_batch(&refs, 0).unwrap();
             // dropped without commit
         }
-        assert_eq!(q(&db, "SELECT count(*) FROM line_items") + q(&db, "SELECT count(*) FROM imports"), 0);
+        assert_eq!(
+            q(&db, "SELECT count(*) FROM line_items") + q(&db, "SELECT count(*) FROM imports"),
+            0
+        );
         assert_eq!(q(&db, "SELECT count(*) FROM accounts"), 0);
     }
 
     #[test]
     fn missing_mapping_is_a_usage_error() {
-        let e = Options::from_json(Kind::LineItems, r#"{"mapping": {"account_id": "a", "occurred_at": "d"}}"#).unwrap_err();
+        let e = Options::from_json(
+            Kind::LineItems,
+            r#"{"mapping": {"account_id": "a", "occurred_at": "d"}}"#,
+        )
+        .unwrap_err();
         assert!(matches!(e, ImportError::Usage(m) if m.contains("amount")));
         let e = Options::from_json(Kind::Costs, r#"{"mapping": {"sku": "a"}}"#).unwrap_err();
         assert!(matches!(e, ImportError::Usage(_)));

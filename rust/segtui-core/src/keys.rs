@@ -206,7 +206,9 @@ mod tests {
         assert_ne!(b, k.base());
     }
 
-    const PINNED: [u8; 16] = [128, 0, 58, 96, 241, 83, 48, 206, 1, 60, 225, 28, 36, 253, 53, 49];
+    const PINNED: [u8; 16] = [
+        128, 0, 58, 96, 241, 83, 48, 206, 1, 60, 225, 28, 36, 253, 53, 49,
+    ];
 
     #[test]
     fn nkeys_sort_by_day_and_separate_occurrences() {

@@ -125,7 +125,10 @@ impl Dec {
         if !any_digit {
             return err(format!("{text:?}: no digits"));
         }
-        Ok(Dec { mant: if neg { -mant } else { mant }, scale })
+        Ok(Dec {
+            mant: if neg { -mant } else { mant },
+            scale,
+        })
     }
 
     /// Exactly `self × 10^digits` as an integer, or an error when that needs rounding.
@@ -142,7 +145,8 @@ impl Dec {
             }
             Some(self.mant / p)
         };
-        v.and_then(|v| i64::try_from(v).ok()).ok_or_else(|| MoneyError(format!("{self}: too large")))
+        v.and_then(|v| i64::try_from(v).ok())
+            .ok_or_else(|| MoneyError(format!("{self}: too large")))
     }
 
     /// `self × 10^digits` rounded half to even to an integer.
@@ -157,7 +161,8 @@ impl Dec {
             let up = twice > p || (twice == p && q % 2 != 0);
             Some(if up { q + 1 } else { q })
         };
-        v.and_then(|v| i64::try_from(v).ok()).ok_or_else(|| MoneyError(format!("{self}: too large")))
+        v.and_then(|v| i64::try_from(v).ok())
+            .ok_or_else(|| MoneyError(format!("{self}: too large")))
     }
 
     /// The exact product.
@@ -166,7 +171,11 @@ impl Dec {
             .mant
             .checked_mul(other.mant)
             .ok_or_else(|| MoneyError(format!("{self} × {other}: too large")))?;
-        Ok(Dec { mant, scale: self.scale + other.scale }.trimmed())
+        Ok(Dec {
+            mant,
+            scale: self.scale + other.scale,
+        }
+        .trimmed())
     }
 
     /// The same value with trailing fractional zeros removed (canonical form).
@@ -221,7 +230,13 @@ pub fn format_minor(v: i64, digits: u32) -> String {
     let neg = v < 0;
     let a = (v as i128).unsigned_abs();
     let p = pow10(digits) as u128;
-    format!("{}{}.{:0width$}", if neg { "-" } else { "" }, a / p, a % p, width = digits as usize)
+    format!(
+        "{}{}.{:0width$}",
+        if neg { "-" } else { "" },
+        a / p,
+        a % p,
+        width = digits as usize
+    )
 }
 
 /// Decimals of a currency's minor unit (ISO 4217). Unknown codes have 2, as most do.
@@ -241,7 +256,9 @@ pub fn normalize_currency(text: &str) -> Result<String, MoneyError> {
     if t.len() == 3 && t.bytes().all(|c| c.is_ascii_alphabetic()) {
         Ok(t.to_ascii_uppercase())
     } else {
-        err(format!("{text:?} is not a three-letter ISO 4217 currency code"))
+        err(format!(
+            "{text:?} is not a three-letter ISO 4217 currency code"
+        ))
     }
 }
 
@@ -255,18 +272,36 @@ mod tests {
 
     #[test]
     fn parses_plain_decimals() {
-        assert_eq!(p("12.50"), Dec { mant: 1250, scale: 2 });
+        assert_eq!(
+            p("12.50"),
+            Dec {
+                mant: 1250,
+                scale: 2
+            }
+        );
         assert_eq!(p(" -0.5 "), Dec { mant: -5, scale: 1 });
         assert_eq!(p("+7"), Dec { mant: 7, scale: 0 });
         assert_eq!(p(".25"), Dec { mant: 25, scale: 2 });
         assert_eq!(p("3."), Dec { mant: 3, scale: 0 });
-        assert_eq!(p("(4.20)"), Dec { mant: -420, scale: 2 });
-        assert_eq!(p("000000000000000000000000000000000001.5"), Dec { mant: 15, scale: 1 });
+        assert_eq!(
+            p("(4.20)"),
+            Dec {
+                mant: -420,
+                scale: 2
+            }
+        );
+        assert_eq!(
+            p("000000000000000000000000000000000001.5"),
+            Dec { mant: 15, scale: 1 }
+        );
     }
 
     #[test]
     fn refuses_what_is_not_exact_money() {
-        for bad in ["", "  ", "1,234.50", "1.2.3", "$5", "1e3", "12 3", "--1", "1-", "abc", ".", "-", "(-1)", "NaN", "∞"] {
+        for bad in [
+            "", "  ", "1,234.50", "1.2.3", "$5", "1e3", "12 3", "--1", "1-", "abc", ".", "-",
+            "(-1)", "NaN", "∞",
+        ] {
             assert!(Dec::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Dec::parse("1234567890123456789012345678901").is_err());
@@ -306,8 +341,14 @@ mod tests {
     #[test]
     fn products_are_exact() {
         // 6 × 2.55 = 15.30; 12 × 0.001 = 0.012 → 0.01; -3 × 0.85 = -2.55
-        assert_eq!(p("6").mul(p("2.55")).unwrap().to_minor_half_even(2), Ok(1530));
-        assert_eq!(p("12").mul(p("0.001")).unwrap().to_minor_half_even(2), Ok(1));
+        assert_eq!(
+            p("6").mul(p("2.55")).unwrap().to_minor_half_even(2),
+            Ok(1530)
+        );
+        assert_eq!(
+            p("12").mul(p("0.001")).unwrap().to_minor_half_even(2),
+            Ok(1)
+        );
         assert_eq!(p("-3").mul(p("0.85")).unwrap().to_minor_exact(2), Ok(-255));
         assert_eq!(p("0.1").mul(p("0.2")).unwrap(), Dec { mant: 2, scale: 2 });
         let big = p("999999999999999");

@@ -10,14 +10,29 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use segtui_core::dates::DateFormat;
 use segtui_core::import::csvscan::{self, Dialect, ScanError};
-use segtui_core::money::Dec;
 use segtui_core::import::{stats_json, ImportError, Importer as Core, Kind, Opened, TextCol};
+use segtui_core::money::Dec;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-create_exception!(_core, ImportStoreError, PyException, "The store cannot be used (busy, schema, I/O).");
-create_exception!(_core, ImportUsageError, PyException, "Options or columns do not fit the file.");
-create_exception!(_core, ImportDataError, PyException, "The file cannot be imported as a whole.");
+create_exception!(
+    _core,
+    ImportStoreError,
+    PyException,
+    "The store cannot be used (busy, schema, I/O)."
+);
+create_exception!(
+    _core,
+    ImportUsageError,
+    PyException,
+    "Options or columns do not fit the file."
+);
+create_exception!(
+    _core,
+    ImportDataError,
+    PyException,
+    "The file cannot be imported as a whole."
+);
 
 fn to_py(e: ImportError) -> PyErr {
     match e {
@@ -54,8 +69,13 @@ pub struct PyImporter {
 
 impl PyImporter {
     fn with<R>(&self, f: impl FnOnce(&mut Core) -> Result<R, ImportError>) -> PyResult<R> {
-        let mut g = self.inner.lock().map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
-        let imp = g.as_mut().ok_or_else(|| PyValueError::new_err("this import is finished"))?;
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
+        let imp = g
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this import is finished"))?;
         f(imp).map_err(to_py)
     }
 }
@@ -63,15 +83,31 @@ impl PyImporter {
 #[pymethods]
 impl PyImporter {
     #[new]
-    fn new(py: Python<'_>, db_path: PathBuf, kind: &str, file: &str, fingerprint: &str, options_json: &str) -> PyResult<Self> {
-        let k = Kind::parse(kind)
-            .ok_or_else(|| ImportUsageError::new_err(format!("unknown kind {kind:?}: line-items, costs, events or accounts")))?;
-        let opened = py.detach(|| Core::open(&db_path, k, file, fingerprint, options_json)).map_err(to_py)?;
+    fn new(
+        py: Python<'_>,
+        db_path: PathBuf,
+        kind: &str,
+        file: &str,
+        fingerprint: &str,
+        options_json: &str,
+    ) -> PyResult<Self> {
+        let k = Kind::parse(kind).ok_or_else(|| {
+            ImportUsageError::new_err(format!(
+                "unknown kind {kind:?}: line-items, costs, events or accounts"
+            ))
+        })?;
+        let opened = py
+            .detach(|| Core::open(&db_path, k, file, fingerprint, options_json))
+            .map_err(to_py)?;
         Ok(match opened {
-            Opened::Ready(imp) => PyImporter { inner: Mutex::new(Some(imp)), previous: None },
-            Opened::AlreadyImported(p) => {
-                PyImporter { inner: Mutex::new(None), previous: Some((p.import_id, p.finished_at, p.summary)) }
-            }
+            Opened::Ready(imp) => PyImporter {
+                inner: Mutex::new(Some(imp)),
+                previous: None,
+            },
+            Opened::AlreadyImported(p) => PyImporter {
+                inner: Mutex::new(None),
+                previous: Some((p.import_id, p.finished_at, p.summary)),
+            },
         })
     }
 
@@ -90,28 +126,54 @@ impl PyImporter {
     /// Announce the number of rows coming (enables deferred index builds for big imports);
     /// returns True when secondary indexes were deferred.
     fn expect_rows(&self, py: Python<'_>, n: u64) -> PyResult<bool> {
-        let mut g = self.inner.lock().map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
-        let imp = g.as_mut().ok_or_else(|| PyValueError::new_err("this import is finished"))?;
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
+        let imp = g
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this import is finished"))?;
         py.detach(|| imp.expect_rows(n)).map_err(to_py)
     }
 
     /// Rebuild deferred indexes now (commit does it too); lets the summary include the time.
     fn rebuild_indexes(&self, py: Python<'_>) -> PyResult<()> {
-        let mut g = self.inner.lock().map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
-        let imp = g.as_mut().ok_or_else(|| PyValueError::new_err("this import is finished"))?;
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
+        let imp = g
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this import is finished"))?;
         py.detach(|| imp.rebuild_indexes()).map_err(to_py)
     }
 
     /// Rows found unreadable before reading (`(row, reason, message, raw_text)`) and blank rows.
-    fn add_bad_records(&self, py: Python<'_>, bad: Vec<(u64, String, String, String)>, blank: Vec<u64>) -> PyResult<()> {
-        let mut g = self.inner.lock().map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
-        let imp = g.as_mut().ok_or_else(|| PyValueError::new_err("this import is finished"))?;
-        py.detach(|| imp.add_bad_records(&bad, &blank)).map_err(to_py)
+    fn add_bad_records(
+        &self,
+        py: Python<'_>,
+        bad: Vec<(u64, String, String, String)>,
+        blank: Vec<u64>,
+    ) -> PyResult<()> {
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
+        let imp = g
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this import is finished"))?;
+        py.detach(|| imp.add_bad_records(&bad, &blank))
+            .map_err(to_py)
     }
 
     /// Import one batch: `columns` maps every source column name to a TextSpec; `first_row` is
     /// the number of rows given in earlier batches.
-    fn add_batch(&self, py: Python<'_>, columns: &Bound<'_, PyDict>, first_row: u64) -> PyResult<()> {
+    fn add_batch(
+        &self,
+        py: Python<'_>,
+        columns: &Bound<'_, PyDict>,
+        first_row: u64,
+    ) -> PyResult<()> {
         let mut names = Vec::with_capacity(columns.len());
         let mut views = Vec::with_capacity(columns.len());
         for (k, v) in columns.iter() {
@@ -120,10 +182,18 @@ impl PyImporter {
             names.push(name);
         }
         let slices: Vec<SliceCol<'_>> = views.iter().map(|v| SliceCol(v.borrow())).collect();
-        let cols: Vec<(&str, &dyn TextCol)> =
-            names.iter().zip(slices.iter()).map(|(n, s)| (n.as_str(), s as &dyn TextCol)).collect();
-        let mut g = self.inner.lock().map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
-        let imp = g.as_mut().ok_or_else(|| PyValueError::new_err("this import is finished"))?;
+        let cols: Vec<(&str, &dyn TextCol)> = names
+            .iter()
+            .zip(slices.iter())
+            .map(|(n, s)| (n.as_str(), s as &dyn TextCol))
+            .collect();
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("importer lock poisoned"))?;
+        let imp = g
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this import is finished"))?;
         py.detach(|| imp.add_batch(&cols, first_row)).map_err(to_py)
     }
 
@@ -151,7 +221,11 @@ impl PyImporter {
 
     /// Abandon the import; the store is left as it was. Safe to call twice.
     fn rollback(&self, py: Python<'_>) -> PyResult<()> {
-        let imp = self.inner.lock().map_err(|_| PyValueError::new_err("importer lock poisoned"))?.take();
+        let imp = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("importer lock poisoned"))?
+            .take();
         if let Some(imp) = imp {
             py.detach(|| imp.rollback()).map_err(to_py)?;
         }
@@ -163,48 +237,83 @@ fn dialect(delimiter: &str, quote: &str) -> PyResult<Dialect> {
     let one = |s: &str, what: &str| -> PyResult<u8> {
         match s.as_bytes() {
             [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
-            _ => Err(ImportUsageError::new_err(format!("{what} must be one ASCII character, not {s:?}"))),
+            _ => Err(ImportUsageError::new_err(format!(
+                "{what} must be one ASCII character, not {s:?}"
+            ))),
         }
     };
-    let d = Dialect { delimiter: one(delimiter, "the delimiter")?, quote: one(quote, "the quote character")? };
+    let d = Dialect {
+        delimiter: one(delimiter, "the delimiter")?,
+        quote: one(quote, "the quote character")?,
+    };
     if d.delimiter == d.quote {
-        return Err(ImportUsageError::new_err("the delimiter and the quote character must differ"));
+        return Err(ImportUsageError::new_err(
+            "the delimiter and the quote character must differ",
+        ));
     }
     Ok(d)
 }
 
-type ScanOut = (String, u64, Vec<String>, u64, Vec<(u64, String, String, String)>, Vec<u64>);
+type ScanOut = (
+    String,
+    u64,
+    Vec<String>,
+    u64,
+    Vec<(u64, String, String, String)>,
+    Vec<u64>,
+);
 
 /// Structural pass over a CSV file: `(sha256, bytes, header, records, bad, blank)`.
 #[pyfunction]
 #[pyo3(signature = (path, delimiter = ",", quote = "\""))]
 fn scan_csv(py: Python<'_>, path: PathBuf, delimiter: &str, quote: &str) -> PyResult<ScanOut> {
     let d = dialect(delimiter, quote)?;
-    let s = py.detach(|| csvscan::scan(&path, d)).map_err(|e| scan_err(&path, e))?;
-    let bad = s.bad.into_iter().map(|b| (b.row, b.reason.to_string(), b.message, b.raw)).collect();
+    let s = py
+        .detach(|| csvscan::scan(&path, d))
+        .map_err(|e| scan_err(&path, e))?;
+    let bad = s
+        .bad
+        .into_iter()
+        .map(|b| (b.row, b.reason.to_string(), b.message, b.raw))
+        .collect();
     Ok((s.sha256, s.bytes, s.header, s.records, bad, s.blank))
 }
 
 /// Copy a CSV file without the given data rows (sorted); returns the data rows written.
 #[pyfunction]
 #[pyo3(signature = (src, dst, drop, delimiter = ",", quote = "\""))]
-fn write_clean_csv(py: Python<'_>, src: PathBuf, dst: PathBuf, drop: Vec<u64>, delimiter: &str, quote: &str) -> PyResult<u64> {
+fn write_clean_csv(
+    py: Python<'_>,
+    src: PathBuf,
+    dst: PathBuf,
+    drop: Vec<u64>,
+    delimiter: &str,
+    quote: &str,
+) -> PyResult<u64> {
     let d = dialect(delimiter, quote)?;
-    py.detach(|| csvscan::write_clean(&src, &dst, d, &drop)).map_err(|e| scan_err(&src, e))
+    py.detach(|| csvscan::write_clean(&src, &dst, d, &drop))
+        .map_err(|e| scan_err(&src, e))
 }
 
 /// Structural pass over a JSON lines file: `(sha256, bytes, [], records, bad, blank)`.
 #[pyfunction]
 fn scan_ndjson(py: Python<'_>, path: PathBuf) -> PyResult<ScanOut> {
-    let s = py.detach(|| csvscan::scan_ndjson(&path)).map_err(|e| scan_err(&path, e))?;
-    let bad = s.bad.into_iter().map(|b| (b.row, b.reason.to_string(), b.message, b.raw)).collect();
+    let s = py
+        .detach(|| csvscan::scan_ndjson(&path))
+        .map_err(|e| scan_err(&path, e))?;
+    let bad = s
+        .bad
+        .into_iter()
+        .map(|b| (b.row, b.reason.to_string(), b.message, b.raw))
+        .collect();
     Ok((s.sha256, s.bytes, s.header, s.records, bad, s.blank))
 }
 
 /// Copy a JSON lines file without the given lines (sorted); returns the lines written.
 #[pyfunction]
 fn write_clean_lines(py: Python<'_>, src: PathBuf, dst: PathBuf, drop: Vec<u64>) -> PyResult<u64> {
-    py.detach(|| csvscan::write_clean_lines(&src, &dst, &drop)).map_err(|e| scan_err(&src, e))
+    py.detach(|| csvscan::write_clean_lines(&src, &dst, &drop))
+        .map_err(|e| scan_err(&src, e))
 }
 
 /// Parse one date: `(day, ts)` (days since 1970-01-01, Unix seconds); `fmt` as `--date-format`.
@@ -212,19 +321,23 @@ fn write_clean_lines(py: Python<'_>, src: PathBuf, dst: PathBuf, drop: Vec<u64>)
 #[pyo3(signature = (text, fmt = None))]
 fn parse_date(text: &str, fmt: Option<&str>) -> PyResult<(i32, i64)> {
     let f = DateFormat::parse(fmt.unwrap_or("")).map_err(ImportUsageError::new_err)?;
-    let st = f.parse_value(text).map_err(|e| PyValueError::new_err(format!("{}: {}", e.code, e.message)))?;
+    let st = f
+        .parse_value(text)
+        .map_err(|e| PyValueError::new_err(format!("{}: {}", e.code, e.message)))?;
     Ok((st.day, st.ts))
 }
 
 /// Check a `--date-format`; returns it normalised (`auto`, `epoch`, `epoch_ms` or the pattern).
 #[pyfunction]
 fn check_date_format(fmt: &str) -> PyResult<String> {
-    Ok(match DateFormat::parse(fmt).map_err(ImportUsageError::new_err)? {
-        DateFormat::Auto => "auto".into(),
-        DateFormat::Epoch => "epoch".into(),
-        DateFormat::EpochMs => "epoch_ms".into(),
-        DateFormat::Pattern { spec, .. } => spec,
-    })
+    Ok(
+        match DateFormat::parse(fmt).map_err(ImportUsageError::new_err)? {
+            DateFormat::Auto => "auto".into(),
+            DateFormat::Epoch => "epoch".into(),
+            DateFormat::EpochMs => "epoch_ms".into(),
+            DateFormat::Pattern { spec, .. } => spec,
+        },
+    )
 }
 
 /// Exact money: decimal text to integer minor units with `digits` decimals (`round=True`:
@@ -233,7 +346,11 @@ fn check_date_format(fmt: &str) -> PyResult<String> {
 #[pyo3(signature = (text, digits = 2, round = false))]
 fn parse_money(text: &str, digits: u32, round: bool) -> PyResult<i64> {
     let d = Dec::parse(text).map_err(|e| PyValueError::new_err(e.0))?;
-    let r = if round { d.to_minor_half_even(digits) } else { d.to_minor_exact(digits) };
+    let r = if round {
+        d.to_minor_half_even(digits)
+    } else {
+        d.to_minor_exact(digits)
+    };
     r.map_err(|e| PyValueError::new_err(e.0))
 }
 
@@ -247,7 +364,8 @@ fn invoice_key(invoice: Option<&str>) -> i64 {
 /// SHA-256 of a file's bytes (hex).
 #[pyfunction]
 fn sha256_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
-    py.detach(|| csvscan::sha256_file(&path)).map_err(|e| ImportStoreError::new_err(format!("{}: {e}", path.display())))
+    py.detach(|| csvscan::sha256_file(&path))
+        .map_err(|e| ImportStoreError::new_err(format!("{}: {e}", path.display())))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

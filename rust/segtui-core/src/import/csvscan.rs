@@ -42,7 +42,10 @@ pub struct Dialect {
 
 impl Default for Dialect {
     fn default() -> Self {
-        Dialect { delimiter: b',', quote: b'"' }
+        Dialect {
+            delimiter: b',',
+            quote: b'"',
+        }
     }
 }
 
@@ -70,7 +73,12 @@ pub struct Scan {
 impl Scan {
     /// Rows polars must not see (bad and blank), sorted.
     pub fn removed(&self) -> Vec<u64> {
-        let mut v: Vec<u64> = self.bad.iter().map(|b| b.row).chain(self.blank.iter().copied()).collect();
+        let mut v: Vec<u64> = self
+            .bad
+            .iter()
+            .map(|b| b.row)
+            .chain(self.blank.iter().copied())
+            .collect();
         v.sort_unstable();
         v
     }
@@ -186,7 +194,11 @@ fn header_names(rec: &[u8], d: Dialect) -> Vec<String> {
 
 fn raw_text(rec: &[u8]) -> String {
     if rec.len() > MAX_RAW {
-        format!("{}… ({} bytes, cut)", String::from_utf8_lossy(&rec[..MAX_RAW]), rec.len())
+        format!(
+            "{}… ({} bytes, cut)",
+            String::from_utf8_lossy(&rec[..MAX_RAW]),
+            rec.len()
+        )
     } else {
         String::from_utf8_lossy(rec).into_owned()
     }
@@ -194,7 +206,12 @@ fn raw_text(rec: &[u8]) -> String {
 
 /// Walk the records of a file: `on_record(row, bytes_with_line_ending, verdict)`; row 0 is the header.
 /// Returns (sha256 hex, total bytes).
-fn walk<F>(path: &Path, d: Dialect, header_fields: &mut usize, mut on_record: F) -> Result<(String, u64), ScanError>
+fn walk<F>(
+    path: &Path,
+    d: Dialect,
+    header_fields: &mut usize,
+    mut on_record: F,
+) -> Result<(String, u64), ScanError>
 where
     F: FnMut(u64, &[u8], &Verdict) -> Result<(), ScanError>,
 {
@@ -296,7 +313,9 @@ where
                         format!("a quoted field opened here is never closed; the rest of the file ({} bytes) is this one record", rec.len()),
                     );
                     if row == 0 {
-                        return Err(ScanError::Structure("the header has an unterminated quote".into()));
+                        return Err(ScanError::Structure(
+                            "the header has an unterminated quote".into(),
+                        ));
                     }
                     on_record(row, rec, &v)?;
                 } else {
@@ -317,15 +336,24 @@ where
     Ok((hex(&hasher.finalize()), total))
 }
 
-fn emit<F>(row: u64, rec: &[u8], d: Dialect, header_fields: &mut usize, on_record: &mut F) -> Result<(), ScanError>
+fn emit<F>(
+    row: u64,
+    rec: &[u8],
+    d: Dialect,
+    header_fields: &mut usize,
+    on_record: &mut F,
+) -> Result<(), ScanError>
 where
     F: FnMut(u64, &[u8], &Verdict) -> Result<(), ScanError>,
 {
     let body = strip_eol(rec);
     if row == 0 {
-        *header_fields = fields_of(body, d).map_err(|e| ScanError::Structure(format!("header: {e}")))?;
+        *header_fields =
+            fields_of(body, d).map_err(|e| ScanError::Structure(format!("header: {e}")))?;
         if std::str::from_utf8(body).is_err() {
-            return Err(ScanError::Structure("the header is not UTF-8 (give --encoding)".into()));
+            return Err(ScanError::Structure(
+                "the header is not UTF-8 (give --encoding)".into(),
+            ));
         }
         return on_record(row, rec, &Verdict::Good);
     }
@@ -464,7 +492,13 @@ pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
             continue;
         }
         let bad = if let Err(e) = std::str::from_utf8(body) {
-            Some(("bad_encoding", format!("bytes that are not UTF-8 at byte {} of the line", e.valid_up_to() + 1)))
+            Some((
+                "bad_encoding",
+                format!(
+                    "bytes that are not UTF-8 at byte {} of the line",
+                    e.valid_up_to() + 1
+                ),
+            ))
         } else if body.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
             Some(("bad_json", "the line is not a JSON object".to_string()))
         } else if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
@@ -473,7 +507,12 @@ pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
             None
         };
         if let Some((reason, message)) = bad {
-            out.bad.push(BadRecord { row, reason, message, raw: raw_text(body) });
+            out.bad.push(BadRecord {
+                row,
+                reason,
+                message,
+                raw: raw_text(body),
+            });
         }
     }
     out.records = row;
@@ -551,7 +590,13 @@ mod tests {
         let bad: Vec<(u64, &str)> = s.bad.iter().map(|b| (b.row, b.reason)).collect();
         assert_eq!(
             bad,
-            vec![(3, "wrong_field_count"), (5, "bad_quoting"), (7, "wrong_field_count"), (9, "bad_quoting"), (10, "bad_encoding")]
+            vec![
+                (3, "wrong_field_count"),
+                (5, "bad_quoting"),
+                (7, "wrong_field_count"),
+                (9, "bad_quoting"),
+                (10, "bad_encoding")
+            ]
         );
         assert_eq!(s.bad[0].raw, "4,5");
         assert_eq!(s.sha256, sha256_file(&p).unwrap());
@@ -559,7 +604,10 @@ mod tests {
         let out = p.with_extension("clean.csv");
         let kept = write_clean(&p, &out, Dialect::default(), &s.removed()).unwrap();
         assert_eq!(kept, 4);
-        assert_eq!(std::fs::read(&out).unwrap(), b"a,b,c\r\n1,2,3\r\n\"x\ny\",,z\n\"q\"\"r\",s,t\n10,11,12\n");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"a,b,c\r\n1,2,3\r\n\"x\ny\",,z\n\"q\"\"r\",s,t\n10,11,12\n"
+        );
     }
 
     #[test]
@@ -580,9 +628,20 @@ mod tests {
             data.extend_from_slice(format!("{i};\"{long}\n\"\"{i}\"\"\"\n").as_bytes());
         }
         let p = tmp("chunks.csv", &data);
-        let s = scan(&p, Dialect { delimiter: b';', quote: b'"' }).unwrap();
+        let s = scan(
+            &p,
+            Dialect {
+                delimiter: b';',
+                quote: b'"',
+            },
+        )
+        .unwrap();
         assert_eq!(s.records, 5_000);
-        assert!(s.bad.is_empty() && s.blank.is_empty(), "{:?}", s.bad.first());
+        assert!(
+            s.bad.is_empty() && s.blank.is_empty(),
+            "{:?}",
+            s.bad.first()
+        );
         // with the wrong delimiter the quotes are mid-field, so they are literal: every line is a
         // record, and a bad one
         let s2 = scan(&p, Dialect::default()).unwrap();
@@ -591,12 +650,18 @@ mod tests {
 
     #[test]
     fn ndjson_lines() {
-        let p = tmp("a.jsonl", b"{\"a\": 1}\n\n{\"a\": 2,,}\n[1]\n{\"a\": \"\xff\"}\n{\"a\": 3}");
+        let p = tmp(
+            "a.jsonl",
+            b"{\"a\": 1}\n\n{\"a\": 2,,}\n[1]\n{\"a\": \"\xff\"}\n{\"a\": 3}",
+        );
         let s = scan_ndjson(&p).unwrap();
         assert_eq!(s.records, 6);
         assert_eq!(s.blank, vec![2]);
         let bad: Vec<(u64, &str)> = s.bad.iter().map(|b| (b.row, b.reason)).collect();
-        assert_eq!(bad, vec![(3, "bad_json"), (4, "bad_json"), (5, "bad_encoding")]);
+        assert_eq!(
+            bad,
+            vec![(3, "bad_json"), (4, "bad_json"), (5, "bad_encoding")]
+        );
         let out = p.with_extension("clean.jsonl");
         assert_eq!(write_clean_lines(&p, &out, &s.removed()).unwrap(), 2);
         assert_eq!(std::fs::read(&out).unwrap(), b"{\"a\": 1}\n{\"a\": 3}\n");
