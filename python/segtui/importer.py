@@ -463,30 +463,23 @@ def _feed(
     )
     progress = _Progress(label, total, quiet)
     rows = 0
-    t_read = 0.0
     first = True
-    it = iter(batches)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            df = next(it)
-        except StopIteration:
-            break
-        except pl.exceptions.PolarsError as e:
-            raise DataError(f"{label}: cannot be read after row {rows + removed}: {e}") from None
-        if df.height == 0:
-            continue
-        cols = {name: _text_spec(df.get_column(name)) for name in df.columns}
-        t_read += time.perf_counter() - t0
-        try:
-            imp.add_batch(cols, rows)
-        except Exception as e:
-            raise _core_error(e) from None
-        rows += df.height
-        if first:
-            first = False
-            _refuse_if_all_rejected(imp, df.height, label)
-        progress.update(rows + removed)
+    reader = _Prefetch(batches, label, removed)
+    try:
+        for df, cols in reader:
+            try:
+                imp.add_batch(cols, rows)
+            except Exception as e:
+                raise _core_error(e) from None
+            rows += df.height
+            reader.rows = rows
+            if first:
+                first = False
+                _refuse_if_all_rejected(imp, df.height, label)
+            progress.update(rows + removed)
+    finally:
+        reader.close()
+    t_read = reader.seconds
     summary.seconds_read = round(t_read, 4)
     if total is not None and rows + removed != total:
         raise DataError(
@@ -494,6 +487,68 @@ def _feed(
             "the file's structure is inconsistent (nothing was imported)"
         )
     progress.update(rows + removed, final=True)
+
+
+class _Prefetch:
+    """Reads the next batch (polars, then text buffers) on a helper thread while the core
+    writes the current one. At most one batch waits, so memory stays bounded."""
+
+    _END = object()
+
+    def __init__(self, batches: Iterator[pl.DataFrame], label: str, removed: int) -> None:
+        import queue
+        import threading
+
+        self.label, self.removed = label, removed
+        self.rows = 0
+        self.seconds = 0.0
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.stop = threading.Event()
+        self.it = iter(batches)
+        self.thread = threading.Thread(target=self._run, name="segtui-import-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    df = next(self.it)
+                except StopIteration:
+                    break
+                if df.height == 0:
+                    continue
+                item = (df, {name: _text_spec(df.get_column(name)) for name in df.columns})
+                self.seconds += time.perf_counter() - t0
+                self._put(item)
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(e)
+        self._put(self._END)
+
+    def _put(self, item: Any) -> None:
+        import queue
+
+        while not self.stop.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[tuple[pl.DataFrame, dict[str, Any]]]:
+        while True:
+            item = self.q.get()
+            if item is self._END:
+                return
+            if isinstance(item, pl.exceptions.PolarsError):
+                raise DataError(f"{self.label}: cannot be read after row {self.rows + self.removed}: {item}") from None
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def _text_spec(s: pl.Series) -> Any:

@@ -578,7 +578,7 @@ impl Importer {
         // same transaction), so per-row foreign key checks would only cost time.
         conn.execute_batch(
             "PRAGMA foreign_keys = OFF; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
-             PRAGMA cache_size = -262144;",
+             PRAGMA cache_size = -262144; PRAGMA threads = 2;",
         )?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let prev = conn
