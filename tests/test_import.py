@@ -375,6 +375,15 @@ def test_an_empty_file_and_a_header_only_file(tmp_path: Path) -> None:
     assert data_version(db) == 0
 
 
+def test_a_json_lines_file_with_only_broken_lines_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"account_id": 1,\n[1, 2]\n')
+    db = tmp_path / "b.db"
+    with pytest.raises(DataError, match="no readable rows; 2 rows are broken"):
+        import_files(db, "events", [path])
+    assert counts(db)["imports"] == 0
+
+
 def test_stale_work_folders_of_killed_imports_are_removed(tmp_path: Path) -> None:
     stale = tmp_path / ".segtui-import-999999999-abc"
     stale.mkdir()

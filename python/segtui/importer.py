@@ -383,7 +383,7 @@ def _import_one(
             columns, total = _parquet_info(path)
         t_scan = time.perf_counter() - t_start
 
-        mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns or total else {}
+        mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns else {}
         fmt_date = date_format or preset.date_format
         options = {
             "format": fmt,
@@ -400,6 +400,13 @@ def _import_one(
             file=str(path), kind=kind, format=fmt, status="imported", fingerprint=sha, preset=preset.name, mapping=mapping
         )
         if not mapping:
+            if bad:
+                # no readable row to take column names from, only broken ones: refuse the file
+                row, reason, message, _ = bad[0]
+                raise DataError(
+                    f"{path}: no readable rows; {len(bad)} rows are broken ({reason}, e.g. row {row}: {message}); "
+                    "nothing was imported"
+                )
             # an empty file: nothing to map; record nothing, report zero rows
             summary.status = "empty"
             summary.rows_read = int(total or 0)
@@ -414,7 +421,7 @@ def _import_one(
             summary.previous_import_id = prev_id
             if not quiet:
                 print(f"{label}: already imported (import #{prev_id}, {finished}): skipped, nothing changed", file=sys.stderr)
-            summary.seconds = time.perf_counter() - t_start
+            summary.seconds = round(time.perf_counter() - t_start, 4)
             return summary
         try:
             _feed(imp, fmt, source, delimiter, bad, blank, total, label, quiet, summary)
