@@ -22,6 +22,9 @@ pub mod maps;
 pub mod migration;
 pub mod snapcols;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 
 /// Errors of the history layer. `Invalid` and `NotFound` are the caller's to fix; `Store`
