@@ -11,5 +11,6 @@ pub mod engine;
 pub mod import;
 pub mod keys;
 pub mod money;
+pub mod rules;
 pub mod schema;
 pub mod store_io;
