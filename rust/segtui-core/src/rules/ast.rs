@@ -75,3 +75,28 @@ pub struct Cond {
     pub kind: CondKind,
     pub span: Span,
 }
+
+impl Expr {
+    /// The metric names the rule mentions, sorted, without duplicates.
+    pub fn metrics(&self) -> Vec<String> {
+        fn walk(e: &Expr, out: &mut Vec<String>) {
+            match e {
+                Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| walk(i, out)),
+                Expr::Not(inner, _) => walk(inner, out),
+                Expr::Cond(c) => match &c.kind {
+                    CondKind::Compare { metric, .. }
+                    | CondKind::In { metric, .. }
+                    | CondKind::Between { metric, .. }
+                    | CondKind::IsNull { metric, .. }
+                    | CondKind::DateIn { metric, .. } => out.push(metric.name.clone()),
+                    _ => {}
+                },
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+}

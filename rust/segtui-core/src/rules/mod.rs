@@ -28,6 +28,7 @@ pub mod error;
 pub mod eval;
 pub mod lexer;
 pub mod parser;
+pub mod store;
 pub mod table;
 
 pub use compile::{compile, CompiledRule};
