@@ -288,3 +288,50 @@ def test_firmographics_have_a_heavy_tail(world: World) -> None:
         (pl.col("trajectory") == "churn") & (pl.col("churn_at") <= world.end)
     )
     assert (churned["mrr"] == 0).all() and (churned["seats"] == 0).all()
+
+
+# -- the demo store: which stores it reuses, replaces or refuses -----------------------------------
+
+
+def test_a_store_with_user_data_is_never_overwritten(tmp_path: Path) -> None:
+    from segtui.demo import ensure_demo_store
+    from segtui.errors import StoreError
+    from segtui.store import open_store
+
+    db = tmp_path / "mine.db"
+    open_store(db, create=True).close()
+    before = db.read_bytes()
+    with pytest.raises(StoreError, match="not a demo store; refusing to overwrite"):
+        ensure_demo_store(db, accounts=50)
+    assert db.read_bytes() == before
+
+    junk = tmp_path / "notes.db"
+    junk.write_text("not a database\n")
+    with pytest.raises(StoreError, match="not a demo store"):
+        ensure_demo_store(junk, accounts=50)
+    assert junk.read_text() == "not a database\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.db", "notes.db"]  # nothing left behind
+
+
+def test_demo_cli_refuses_a_foreign_store_with_exit_1(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "mine.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    r = subprocess.run(
+        [sys.executable, "-m", "segtui.cli", "demo", "--db", str(db), "--no-open"], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 1, r.stderr
+    assert "not a demo store" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_params_name_everything_that_shapes_the_data() -> None:
+    from segtui.demo import GENERATOR_VERSION, demo_params
+
+    p = demo_params(300, 7)
+    assert p == {
+        "generator": GENERATOR_VERSION, "accounts": 300, "seed": 7, "lines_per_account": 24.0,
+        "events_per_account": 60.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
+    }
+    assert demo_params(300, 8) != p

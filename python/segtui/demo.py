@@ -50,6 +50,8 @@ __all__ = [
     "write_world",
     "build_demo_store",
     "demo_params",
+    "demo_store_params",
+    "ensure_demo_store",
     "DemoBuild",
 ]
 
@@ -917,3 +919,180 @@ def write_world(world: World, out_dir: Path, fmt: str = "csv") -> dict[str, Path
             df.write_parquet(path, compression="zstd")
         paths[kind] = path
     return paths
+
+
+# ----------------------------------------------------------------------------------------------
+# The demo store
+# ----------------------------------------------------------------------------------------------
+
+#: meta key that marks a store as a demo store; its value is the JSON of ``demo_params``
+DEMO_META_KEY = "demo"
+#: store tables holding each import kind's rows
+_TABLES = {"accounts": "accounts", "line-items": "line_items", "costs": "costs", "events": "events"}
+
+
+def demo_params(accounts: int = 2000, seed: int = 7) -> dict[str, Any]:
+    """Everything that decides a demo store's content (stored in its ``demo`` meta key)."""
+    return {
+        "generator": GENERATOR_VERSION,
+        "accounts": int(accounts),
+        "seed": int(seed),
+        **DEMO_DENSITY,
+        "end": END.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class DemoBuild:
+    """What ``ensure_demo_store`` did: built a new store or reused one, and what is in it."""
+
+    db_path: Path
+    params: dict[str, Any]
+    reused: bool
+    counts: dict[str, int]      # store rows per import kind
+    net_revenue_cents: int
+    seconds: float              # generation + import (0 when reused)
+    generate_seconds: float = 0.0
+
+
+def demo_store_params(db_path: Path) -> dict[str, Any] | None:
+    """The parameters a demo store was built with; ``None`` when ``db_path`` is not a demo store.
+
+    Reads without migrating or writing (opened read-write only so that SQLite tidies its WAL
+    side files on close). A file that is not a SQLite database, or a store without the demo
+    mark, is "not a demo store".
+    """
+    try:
+        conn = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=rw", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (DEMO_META_KEY,)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    if not row:
+        return None
+    try:
+        value = json.loads(row[0])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _store_contents(db_path: Path) -> tuple[dict[str, int], int]:
+    conn = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=rw", uri=True)
+    try:
+        counts = {kind: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for kind, table in _TABLES.items()}
+        revenue = int(conn.execute("SELECT coalesce(sum(amount), 0) FROM line_items").fetchone()[0])
+    finally:
+        conn.close()
+    return counts, revenue
+
+
+def import_demo_files(db_path: Path, paths: dict[str, Path], *, quiet: bool = True) -> None:
+    """Import the generated files into ``db_path`` with the importer's ``generic`` preset,
+    accounts first, exactly as a user would; every row must arrive (the data is clean)."""
+    from segtui.errors import DataError
+    from segtui.importer import import_files
+
+    for kind in FILES:
+        import_files(db_path, kind, [paths[kind]], preset="generic", quiet=quiet)
+    counts, _ = _store_contents(db_path)
+    expected = {kind: _data_rows(paths[kind]) for kind in FILES}
+    lost = {k: (expected[k], counts[k]) for k in FILES if counts[k] != expected[k]}
+    if lost:
+        detail = ", ".join(f"{k}: {want} rows in the file, {got} in the store" for k, (want, got) in lost.items())
+        raise DataError(f"the demo data did not import completely ({detail}); see `segtui import` for the rejects")
+
+
+def _data_rows(path: Path) -> int:
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path).select(pl.len()).collect().item()
+    return pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+
+
+def mark_demo_store(db_path: Path, params: dict[str, Any]) -> None:
+    """Record ``params`` in the store's meta table: this store is a demo store built with them."""
+    from segtui.store import open_store, transaction
+
+    conn = open_store(db_path)
+    try:
+        with transaction(conn):
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (DEMO_META_KEY, json.dumps(params, sort_keys=True)),
+            )
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def _remove_store_files(path: Path) -> None:
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.with_name(path.name + "-journal")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, quiet: bool = True) -> DemoBuild:
+    """Build the demo store at ``db_path``, or reuse the demo store already there.
+
+    - no file at ``db_path``: build it;
+    - a demo store built with the same parameters: reuse it as it is;
+    - a demo store built with other parameters: replace it;
+    - anything else (a store with the user's own data, a foreign file): refuse, never overwrite.
+
+    The store is built beside the target under a temporary name and moved into place only when
+    complete, so an interrupted build never leaves a half-built store at ``db_path``.
+    """
+    from segtui.errors import StoreError
+    from segtui.store import open_store
+
+    db_path = Path(db_path)
+    if accounts < 1:
+        raise ValueError("the demo needs at least one account")
+    params = demo_params(accounts, seed)
+    if db_path.exists():
+        existing = demo_store_params(db_path)
+        if existing is None:
+            raise StoreError(
+                f"{db_path} exists and is not a demo store; refusing to overwrite it. "
+                f"Open it with `segtui --db {db_path}`, or build the demo elsewhere: `segtui demo --db demo.db`"
+            )
+        if existing == params:
+            counts, revenue = _store_contents(db_path)
+            return DemoBuild(db_path, params, True, counts, revenue, 0.0)
+
+    t0 = time.perf_counter()
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    building = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
+    _remove_store_files(building)
+    try:
+        with tempfile.TemporaryDirectory(prefix="segtui-demo-") as tmp:
+            world = generate_world(accounts, seed, end=END, **DEMO_DENSITY)
+            paths = write_world(world, Path(tmp), "csv")
+            generated = time.perf_counter() - t0
+            del world
+            open_store(building, create=True).close()
+            import_demo_files(building, paths, quiet=quiet)
+        # Scoring the demo store (its first snapshot) goes here, once the scoring engine is
+        # wired in: between the import and the demo mark, so that a store carrying the mark is
+        # always complete.
+        mark_demo_store(building, params)
+        for suffix in ("-wal", "-shm"):
+            db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+            building.with_name(building.name + suffix).unlink(missing_ok=True)
+        os.replace(building, db_path)
+    except BaseException:
+        _remove_store_files(building)
+        raise
+    counts, revenue = _store_contents(db_path)
+    return DemoBuild(db_path, params, False, counts, revenue, time.perf_counter() - t0, generated)
+
+
+def build_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, quiet: bool = True) -> Path:
+    """Build (or reuse) the demo store at ``db_path``; returns its path. See ``ensure_demo_store``."""
+    return ensure_demo_store(db_path, accounts=accounts, seed=seed, quiet=quiet).db_path
