@@ -335,3 +335,24 @@ def test_demo_params_name_everything_that_shapes_the_data() -> None:
         "events_per_account": 60.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
     }
     assert demo_params(300, 8) != p
+
+
+# -- the bundled data set -------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bundled_data_is_what_the_script_makes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bundled = REPO / "data" / "demo"
+    files = sorted(p.name for p in bundled.iterdir())
+    assert files == ["accounts.csv", "costs.csv", "events.csv", "line_items.csv"]
+    assert sum((bundled / f).stat().st_size for f in files) <= 3_000_000
+    r = subprocess.run(
+        [sys.executable, str(REPO / "data" / "generate_demo.py"), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    for f in files:
+        assert (tmp_path / f).read_bytes() == (bundled / f).read_bytes(), f"data/demo/{f} is stale: rerun data/generate_demo.py"
