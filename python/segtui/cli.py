@@ -23,6 +23,7 @@ from segtui.store import resolve_db_path
 COMMAND_MODULES: list[str] = [
     "segtui.commands.history_cmd",
     "segtui.commands.import_cmd",
+    "segtui.commands.demo_cmd",
 ]
 
 
