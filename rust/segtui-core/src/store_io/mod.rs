@@ -9,20 +9,25 @@
 //!   fresh, SQLite (and a new sidecar) when it is not.
 //! - [`snapshot`]: [`write_snapshot`], one short transaction that replaces the snapshot with the
 //!   same (as-of, mode, configuration) by the new one.
+//! - [`run`]: [`score_store`], a scoring run from store to snapshot(s).
 //! - [`frame`]: fixed SQL queries read into typed columns (nullable, arrow layout) without a
 //!   per-row object on the far side, for the listings and the TUI.
 
 pub mod frame;
 pub mod load;
 pub mod read;
+pub mod run;
 pub mod sidecar;
 pub mod snapshot;
 
 pub use frame::{read_columns, ColData, ColKind, FrameColumn};
 pub use load::{load_inputs, CacheOutcome, LoadOptions, LoadReport};
 pub use read::{read_stamp, read_store, Stamp, StoreInputs, TableStamp};
+pub use run::{score_store, DayReport, RunError, RunOptions, RunReport};
 pub use sidecar::sidecar_path;
-pub use snapshot::{write_snapshot, SnapshotMeta, WrittenSnapshot};
+pub use snapshot::{write_snapshot, write_snapshot_to, SnapshotMeta, WrittenSnapshot};
+/// A bound parameter of a listing query (re-exported so the binding needs no SQLite crate).
+pub use rusqlite::types::Value as SqlValue;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -392,3 +392,95 @@ fn opening_refuses_what_is_not_a_current_store() {
     assert!(open_ro(&p2).unwrap_err().to_string().contains("newer segtui"));
     let _ = Path::new("");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Measurements on a big store (not run by default):
+//   SEGTUI_BENCH_DB=/path/store.db cargo test --release -p segtui-core bench_store_io -- --ignored --nocapture
+
+#[test]
+#[ignore]
+fn bench_store_io() {
+    use std::time::Instant;
+    let Ok(db) = std::env::var("SEGTUI_BENCH_DB") else {
+        eprintln!("set SEGTUI_BENCH_DB to a store");
+        return;
+    };
+    let db = std::path::PathBuf::from(db);
+    let cache = sidecar_path(&db);
+    let _ = std::fs::remove_file(&cache);
+    let conn = open_rw(&db).unwrap();
+    let id = read::ensure_store_id(&conn).unwrap();
+    let t = Instant::now();
+    let stamp = read::in_read_txn(&conn, |c| read_stamp(c, &id)).unwrap();
+    eprintln!("stamp: {:.3} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let s = read_store(&conn, &id).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let rows = s.li_day.len() + s.cost_day.len() + s.ev_day.len() + s.n_accounts;
+    eprintln!(
+        "SQLite read: {secs:.3} s, {rows} rows, {:.2} M rows/s ({} line items)",
+        rows as f64 / secs / 1e6,
+        s.li_day.len()
+    );
+    assert_eq!(s.stamp, stamp);
+    let t = Instant::now();
+    let bytes = sidecar::write_sidecar(&cache, &s).unwrap();
+    eprintln!("cache write: {:.3} s, {} MB", t.elapsed().as_secs_f64(), bytes / 1_000_000);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (s2, r) = load_inputs(&db, &LoadOptions::default()).unwrap();
+        eprintln!(
+            "load via cache: {:.3} s (stamp {:.3} s, columns {:.3} s), {:?}",
+            t.elapsed().as_secs_f64(),
+            r.seconds_stamp,
+            r.seconds_read,
+            r.cache
+        );
+        assert_eq!(s2.li_amount.len(), s.li_amount.len());
+    }
+    let day = s.latest_line_day().unwrap();
+    let t = Instant::now();
+    let res = run::score_loaded(&s, day, "{}").unwrap();
+    eprintln!("kernel: {:.3} s, {} accounts", t.elapsed().as_secs_f64(), res.scores.account.len());
+    let mut c = open_rw(&db).unwrap();
+    let m = SnapshotMeta {
+        mode: "transactions".into(),
+        config_fp: "bench".into(),
+        config_json: "{}".into(),
+        data_version: s.stamp.data_version,
+        created_at: "bench".into(),
+        seconds_before_write: 0.0,
+        series: Some("bench".into()),
+    };
+    for _ in 0..2 {
+        let t = Instant::now();
+        let w = write_snapshot(&mut c, &res, &m).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "snapshot write: {secs:.3} s, {} rows, {:.0} k rows/s (replaced {:?})",
+            w.accounts,
+            w.accounts as f64 / secs / 1e3,
+            w.replaced
+        );
+    }
+    let t = Instant::now();
+    let cols = frame::read_columns(
+        &c,
+        "SELECT a.account_key, s.recency_days, s.frequency, s.monetary, s.r_score, s.f_score, s.m_score, \
+         s.rfm_segment, s.rfm5_segment, s.revenue, s.direct_cost, s.allocated_cost, s.margin, s.margin_pct, \
+         s.quadrant, s.churn_risk, s.churn_band, s.churn_reasons, s.health, s.health_band, s.lifecycle, s.tier, \
+         s.size_band, a.industry, a.region FROM snapshot_accounts s JOIN accounts a ON a.id = s.account \
+         WHERE s.snapshot = (SELECT max(id) FROM snapshots) ORDER BY s.account",
+        &[],
+        &[
+            ColKind::Text, ColKind::Int, ColKind::Int, ColKind::Int, ColKind::Int, ColKind::Int, ColKind::Int,
+            ColKind::Text, ColKind::Text, ColKind::Int, ColKind::Int, ColKind::Int, ColKind::Int, ColKind::Real,
+            ColKind::Text, ColKind::Int, ColKind::Text, ColKind::Text, ColKind::Int, ColKind::Text, ColKind::Text,
+            ColKind::Text, ColKind::Text, ColKind::Text, ColKind::Text,
+        ],
+        1_000_000,
+    )
+    .unwrap();
+    eprintln!("snapshot frame read: {:.3} s, {} rows", t.elapsed().as_secs_f64(), cols[0].len);
+    c.execute("DELETE FROM snapshots WHERE series = 'bench'", []).unwrap();
+}

@@ -211,5 +211,6 @@ pub fn hand_result(as_of_day: i32, accounts: &[u32], pooled: i64) -> ScoreResult
         lifecycle_labels: labels(&["churned", "onboarding", "at-risk", "expansion-ready", "active"]),
         tier_labels: labels(&["", "power", "core", "shallow", "disengaged"]),
         size_band_labels: labels(&["", "SMB", "Mid-Market", "Enterprise"]),
+        ..Default::default()
     }
 }
