@@ -16,6 +16,8 @@ pub const SAMPLE_ROWS: i64 = 256;
 /// The identity of one table's contents as far as the stamp can tell cheaply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableStamp {
+    /// Row count (small name tables only; -1 for the big tables, where counting would cost
+    /// a full index walk).
     pub count: i64,
     pub max_id: i64,
     /// Hash of the scoring columns of [`SAMPLE_ROWS`] rows at evenly spaced ids (all rows
@@ -23,10 +25,15 @@ pub struct TableStamp {
     pub sample: u64,
 }
 
-/// What identifies the data a load was made from. Two loads with equal stamps read the same
-/// rows: the stamp covers the store's random identity (`meta.store_id`), the schema version,
+/// What identifies the data a load was made from: the store's random identity
+/// (`meta.store_id`, so a recreated store never matches), the schema version,
 /// `meta.data_version` (bumped by every import), the last import's fingerprint and finish
-/// time, and per table the row count, the largest id and a content sample.
+/// time, and per table the largest id and a hash of the scoring columns of the last row and of
+/// rows at evenly spaced ids (every row of the small name tables).
+///
+/// Every change segtui itself makes bumps `data_version`. A hand edit with another tool that
+/// leaves `data_version` alone is still seen when it changes a table's largest id or touches
+/// a sampled row; after other hand edits, delete the cache (`<store>.cols`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stamp {
     pub schema_version: i64,
@@ -244,16 +251,12 @@ pub fn ensure_store_id(conn: &Connection) -> Result<String> {
     Ok(get(conn)?.unwrap_or_default())
 }
 
-fn table_counts(conn: &Connection, table: &str) -> Result<(i64, i64)> {
-    // count(*) without a WHERE is answered from the smallest index's pages; max(id) is one
-    // b-tree descent.
-    let count: i64 = conn
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .ctx(&format!("counting {table}"))?;
-    let max_id: i64 = conn
-        .query_row(&format!("SELECT coalesce(max(id), 0) FROM {table}"), [], |r| r.get(0))
-        .ctx(&format!("reading the largest id of {table}"))?;
-    Ok((count, max_id))
+fn table_max_id(conn: &Connection, table: &str) -> Result<i64> {
+    // max(id) is one b-tree descent. (count(*) would walk a whole index: 0.3-2 s for 10 M
+    // rows, more than the rest of a cached load; see the module documentation of `sidecar`
+    // for what the stamp does and does not detect.)
+    conn.query_row(&format!("SELECT coalesce(max(id), 0) FROM {table}"), [], |r| r.get(0))
+        .ctx(&format!("reading the largest id of {table}"))
 }
 
 /// Hash the given columns of rows at `SAMPLE_ROWS` evenly spaced ids (absent ids hash as such).
@@ -381,9 +384,9 @@ pub fn read_stamp(conn: &Connection, store_id: &str) -> Result<Stamp> {
     };
     let mut tables = Vec::with_capacity(4);
     for (table, cols) in [("line_items", LI_COLS), ("costs", COST_COLS), ("events", EV_COLS), ("accounts", ACC_COLS)] {
-        let (count, max_id) = table_counts(conn, table)?;
+        let max_id = table_max_id(conn, table)?;
         let sample = sample_rows(conn, table, cols, max_id)?;
-        tables.push(TableStamp { count, max_id, sample });
+        tables.push(TableStamp { count: -1, max_id, sample });
     }
     let (cost_categories, _) = names_stamp(conn, "cost_categories")?;
     let (event_kinds, _) = names_stamp(conn, "event_kinds")?;
@@ -479,11 +482,15 @@ pub fn in_read_txn<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T
 /// Read the rows described by `stamp`; call it in the read transaction `stamp` was read in.
 pub fn read_rows(conn: &Connection, stamp: Stamp) -> Result<StoreInputs> {
     let n_accounts = stamp.accounts.max_id.max(0);
-    if n_accounts > u32::MAX as i64 || n_accounts > 2 * stamp.accounts.count + 1_000_000 {
-        return Err(StoreIoError::Data(format!(
-            "accounts: ids are too sparse for dense indexing ({} rows, largest id {n_accounts})",
-            stamp.accounts.count
-        )));
+    if n_accounts > 2_000_000 {
+        // dense indexing allocates per id: refuse absurdly sparse ids rather than exhaust memory
+        let count: i64 =
+            conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get(0)).ctx("counting accounts")?;
+        if n_accounts > u32::MAX as i64 || n_accounts > 2 * count + 1_000_000 {
+            return Err(StoreIoError::Data(format!(
+                "accounts: ids are too sparse for dense indexing ({count} rows, largest id {n_accounts})"
+            )));
+        }
     }
     let n = n_accounts as usize;
     let mut s = StoreInputs { n_accounts: n, ..Default::default() };
@@ -529,7 +536,7 @@ pub fn read_rows(conn: &Connection, stamp: Stamp) -> Result<StoreInputs> {
     // line items
     {
         let t = "line_items";
-        let cap = stamp.line_items.count.max(0) as usize;
+        let cap = stamp.line_items.max_id.max(0) as usize;
         s.li_account.reserve_exact(cap);
         s.li_day.reserve_exact(cap);
         s.li_amount.reserve_exact(cap);
@@ -548,7 +555,7 @@ pub fn read_rows(conn: &Connection, stamp: Stamp) -> Result<StoreInputs> {
     // costs
     {
         let t = "costs";
-        let cap = stamp.costs.count.max(0) as usize;
+        let cap = stamp.costs.max_id.max(0) as usize;
         s.cost_account.reserve_exact(cap);
         s.cost_day.reserve_exact(cap);
         s.cost_category.reserve_exact(cap);
@@ -577,7 +584,7 @@ pub fn read_rows(conn: &Connection, stamp: Stamp) -> Result<StoreInputs> {
     // events
     {
         let t = "events";
-        let cap = stamp.events.count.max(0) as usize;
+        let cap = stamp.events.max_id.max(0) as usize;
         s.ev_account.reserve_exact(cap);
         s.ev_day.reserve_exact(cap);
         s.ev_kind.reserve_exact(cap);

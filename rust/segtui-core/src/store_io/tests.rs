@@ -69,7 +69,7 @@ fn reads_every_scoring_input_with_dense_indexes_and_sentinels() {
     assert_eq!(inp.line_items.amount.len(), 4);
     assert_eq!(inp.costs.category.len(), 2);
     assert_eq!(s.stamp.data_version, 1);
-    assert_eq!(s.stamp.line_items.count, 4);
+    assert_eq!(s.stamp.line_items.max_id, 4);
 }
 
 #[test]
@@ -342,18 +342,64 @@ fn the_same_as_of_and_config_replaces_atomically() {
 #[test]
 fn a_failed_write_leaves_the_previous_snapshot_intact() {
     let dir = TempDir::new("atomic");
-    let (db, _c) = store_with_accounts(&dir, 10);
+    let (db, c) = store_with_accounts(&dir, 10);
     let good = hand_result(20100, &(0..10).collect::<Vec<_>>(), 3);
     let a = snapshot::write_snapshot_to(&db, &good, &meta("fp1")).unwrap();
-    // account index 10 = id 11 does not exist: the insert of the last row fails (foreign key)
-    // after the old snapshot was deleted and 10 rows inserted, inside the transaction
+    // a failure in the middle of the inserts: after the old snapshot was deleted and six rows
+    // of the new one were inserted, inside the transaction
+    c.execute_batch(
+        "CREATE TRIGGER fail_midway BEFORE INSERT ON snapshot_accounts WHEN NEW.account = 7 \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    let e = snapshot::write_snapshot_to(&db, &good, &meta("fp1")).unwrap_err();
+    assert!(e.to_string().contains("account id 7") && e.to_string().contains("injected"), "{e}");
+    let check = |c: &Connection| {
+        assert_eq!(count(c, "SELECT count(*) FROM snapshots"), 1);
+        assert_eq!(count(c, "SELECT id FROM snapshots"), a.id);
+        assert_eq!(count(c, "SELECT count(*) FROM snapshot_accounts"), 10);
+        assert_eq!(count(c, &format!("SELECT count(*) FROM snapshot_accounts WHERE snapshot = {}", a.id)), 10);
+        assert_eq!(count(c, "SELECT count(*) FROM snapshot_pools"), 1);
+    };
+    check(&open_ro(&db).unwrap());
+    // the writer's connection is left with foreign keys on, as it found it
+    let mut w = open_rw(&db).unwrap();
+    assert!(snapshot::write_snapshot(&mut w, &good, &meta("fp1")).is_err());
+    assert_eq!(count(&w, "PRAGMA foreign_keys"), 1);
+    check(&w);
+    // an account id beyond the store's accounts is refused before anything is written
+    c.execute_batch("DROP TRIGGER fail_midway").unwrap();
     let bad = hand_result(20100, &(0..11).collect::<Vec<_>>(), 3);
     let e = snapshot::write_snapshot_to(&db, &bad, &meta("fp1")).unwrap_err();
-    assert!(e.to_string().contains("account id 11"), "{e}");
-    let c = open_ro(&db).unwrap();
-    assert_eq!(count(&c, "SELECT count(*) FROM snapshots"), 1);
-    assert_eq!(count(&c, "SELECT id FROM snapshots"), a.id);
-    assert_eq!(count(&c, "SELECT count(*) FROM snapshot_accounts"), 10);
+    assert!(e.to_string().contains("account id 11 does not exist"), "{e}");
+    check(&w);
+}
+
+#[test]
+fn replacing_applies_the_on_delete_actions_of_other_tables() {
+    // other parts of segtui may keep rows per snapshot; replacing must not orphan them
+    let dir = TempDir::new("cascade");
+    let (db, c) = store_with_accounts(&dir, 10);
+    c.execute_batch(
+        "CREATE TABLE snap_notes(snapshot INTEGER REFERENCES snapshots(id) ON DELETE CASCADE, note TEXT);
+         CREATE TABLE snap_links(snapshot INTEGER REFERENCES snapshots(id) ON DELETE SET NULL, x INTEGER);",
+    )
+    .unwrap();
+    let r = hand_result(20100, &(0..10).collect::<Vec<_>>(), 3);
+    let a = snapshot::write_snapshot_to(&db, &r, &meta("fp1")).unwrap();
+    c.execute("INSERT INTO snap_notes VALUES (?1, 'n'), (?1, 'm')", [a.id]).unwrap();
+    c.execute("INSERT INTO snap_links VALUES (?1, 5)", [a.id]).unwrap();
+    snapshot::write_snapshot_to(&db, &r, &meta("fp1")).unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM snap_notes"), 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM snap_links WHERE snapshot IS NULL"), 1);
+    // a RESTRICT reference blocks the replacement, with a clear message
+    c.execute_batch("CREATE TABLE snap_pins(snapshot INTEGER REFERENCES snapshots(id) ON DELETE RESTRICT);").unwrap();
+    let b: i64 = count(&c, "SELECT id FROM snapshots");
+    c.execute("INSERT INTO snap_pins VALUES (?1)", [b]).unwrap();
+    let e = snapshot::write_snapshot_to(&db, &r, &meta("fp1")).unwrap_err();
+    assert!(e.to_string().contains("rows of snap_pins refer to it"), "{e}");
+    assert_eq!(count(&c, "SELECT id FROM snapshots"), b);
+    assert_eq!(count(&c, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 }
 
 #[test]
@@ -483,4 +529,62 @@ fn bench_store_io() {
     .unwrap();
     eprintln!("snapshot frame read: {:.3} s, {} rows", t.elapsed().as_secs_f64(), cols[0].len);
     c.execute("DELETE FROM snapshots WHERE series = 'bench'", []).unwrap();
+}
+
+/// CPU seconds of this thread so far (to read measurements on a busy machine).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+        .map(|ns| ns / 1e9)
+        .unwrap_or(0.0)
+}
+
+#[test]
+#[ignore]
+fn bench_snapshot_write() {
+    use std::time::Instant;
+    let n: usize = std::env::var("SEGTUI_BENCH_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let dir = TempDir::new("benchwrite");
+    let (db, _c) = store_with_accounts(&dir, n);
+    drop(_c);
+    let r = hand_result(20100, &(0..n as u32).collect::<Vec<_>>(), 1000);
+    let mut c = open_rw(&db).unwrap();
+    for variant in ["plain", "replace", "replace"] {
+        let (w0, c0) = (Instant::now(), thread_cpu());
+        let w = write_snapshot(&mut c, &r, &meta("fp")).unwrap();
+        let (wall, cpu) = (w0.elapsed().as_secs_f64(), thread_cpu() - c0);
+        eprintln!(
+            "{variant}: {wall:.3} s wall, {cpu:.3} s cpu, {} rows, {:.0} k rows/s wall, {:.0} k rows/s cpu",
+            w.accounts,
+            w.accounts as f64 / wall / 1e3,
+            w.accounts as f64 / cpu / 1e3
+        );
+    }
+}
+
+#[test]
+#[ignore]
+fn bench_snapshot_write_variants() {
+    use std::time::Instant;
+    let n: usize = std::env::var("SEGTUI_BENCH_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let r = hand_result(20100, &(0..n as u32).collect::<Vec<_>>(), 1000);
+    for (name, pragmas) in [
+        ("default", ""),
+        ("fk off", "PRAGMA foreign_keys = OFF;"),
+        ("cache 512MB", "PRAGMA cache_size = -524288;"),
+        ("fk off + cache", "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288;"),
+        ("no seg index + fk off + cache", "DROP INDEX snapshot_accounts_segment; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288;"),
+    ] {
+        let dir = TempDir::new("benchvar");
+        let (db, c0) = store_with_accounts(&dir, n);
+        drop(c0);
+        let mut c = open_rw(&db).unwrap();
+        c.execute_batch(pragmas).unwrap();
+        for k in 0..2 {
+            let (w0, t0) = (Instant::now(), thread_cpu());
+            write_snapshot(&mut c, &r, &meta("fp")).unwrap();
+            eprintln!("{name} #{k}: {:.3} s wall, {:.3} s cpu", w0.elapsed().as_secs_f64(), thread_cpu() - t0);
+        }
+    }
 }
