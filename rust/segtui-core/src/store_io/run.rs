@@ -81,6 +81,21 @@ impl From<StoreIoError> for RunError {
     }
 }
 
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01, proleptic Gregorian calendar).
+pub fn iso_date(day: i32) -> String {
+    // civil-from-days (H. Hinnant's algorithm)
+    let z = i64::from(day) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// The mode's name as stored in `snapshots.mode`.
 pub fn mode_name(mode: Mode) -> &'static str {
     match mode {
@@ -147,8 +162,9 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
         .map_err(RunError::Engine)?;
         let seconds_score = t1.elapsed().as_secs_f64();
         progress(&format!(
-            "scored {} accounts as of day {day} in {seconds_score:.2} s; writing the snapshot",
-            result.scores.account.len()
+            "scored {} accounts as of {} in {seconds_score:.2} s; writing the snapshot",
+            result.scores.account.len(),
+            iso_date(day)
         ));
         let meta = SnapshotMeta {
             mode: mode.clone(),
@@ -179,4 +195,17 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
 pub fn score_loaded(inputs: &StoreInputs, as_of_day: i32, config_json: &str) -> Result<crate::engine::ScoreResult, RunError> {
     let config = ScoreConfig::from_json(config_json).map_err(RunError::Config)?;
     score(&inputs.inputs(), as_of_day, &config).map_err(RunError::Engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_date;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(20269), "2025-06-30");
+        assert_eq!(iso_date(-1), "1969-12-31");
+        assert_eq!(iso_date(11016), "2000-02-29");
+    }
 }
