@@ -23,6 +23,7 @@ from segtui.store import resolve_db_path
 COMMAND_MODULES: list[str] = [
     "segtui.commands.score_cmd",
     "segtui.commands.listing_cmd",
+    "segtui.commands.history_cmd",
 ]
 
 
