@@ -537,7 +537,7 @@ def parse_where(text: str, *, scale: int = 2) -> list[Condition]:
     decimals, converted exactly to minor units); ``margin_pct`` takes percent. Raises
     ConfigError naming the offending part; nothing of the text ever reaches SQL.
     """
-    parts = [p for p in re.split(r"\s+and\s+|,", text.strip(), flags=re.IGNORECASE)]
+    parts = re.split(r"\s+and(?:\s+|$)|,", text.strip(), flags=re.IGNORECASE)
     if not text.strip() or any(not p.strip() for p in parts):
         raise ConfigError(f"--where {text!r}: expected COLUMN OP NUMBER, e.g. 'margin<0' or 'health>=70 and revenue>1000'")
     out: list[Condition] = []
