@@ -527,15 +527,21 @@ impl<'a> Cols<'a> {
 
     /// All source values of row `i` as a JSON object (for rejects).
     fn raw_json(&self, i: usize) -> String {
-        let mut m = Map::new();
-        for (name, col) in self.all {
-            let v = match col.get(i) {
-                None => Value::Null,
-                Some(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
-            };
-            m.insert((*name).to_string(), v);
+        // written by hand to keep the file's column order (serde_json's map sorts its keys)
+        let mut out = String::from("{");
+        for (k, (name, col)) in self.all.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::String((*name).to_string()).to_string());
+            out.push(':');
+            match col.get(i) {
+                None => out.push_str("null"),
+                Some(b) => out.push_str(&Value::String(String::from_utf8_lossy(b).into_owned()).to_string()),
+            }
         }
-        Value::Object(m).to_string()
+        out.push('}');
+        out
     }
 }
 
