@@ -491,3 +491,34 @@ def test_garbage_never_crashes_and_counts_reconcile(tmp_path: Path, seed: int) -
     db = tmp_path / f"g{seed}.db"
     if db.exists():
         assert one(db, "PRAGMA integrity_check") == "ok"
+
+
+def test_core_importer_reads_sliced_columns_with_nulls(db_path: Path) -> None:
+    """The core reads arrow slices (offset > 0) and validity bitmaps correctly; batches must come in order."""
+    from segtui import _core
+    from segtui.store import open_store
+
+    open_store(db_path, create=True).close()
+    import pyarrow as pa
+
+    full = {
+        "acct": ["x", None, "a", "b", None, "c", "d", "e"],
+        "when": ["2024-01-01"] * 8,
+        "amt": ["1.00", "2.00", "3.00", None, "5.00", "6.00", "7.00", "8.00"],
+    }
+    opts = json.dumps({"mapping": {"account_id": "acct", "occurred_at": "when", "amount": "amt"}})
+    imp = _core.Importer(db_path, "line-items", "mem", "fp-sliced", opts)
+    # rows a, b, None, c, d: arrow slices whose offset is 2, with validity bitmaps
+    cols = {k: imp_mod._text_spec(pa.array(v, pa.large_string()).slice(2, 5)) for k, v in full.items()}
+    assert {spec[3] for spec in cols.values()} == {2}
+    imp.add_batch(cols, 0)
+    with pytest.raises(_core.ImportUsageError, match="out of order"):
+        imp.add_batch(cols, 0)
+    st = json.loads(imp.stats_json())
+    assert (st["rows_read"], st["rows_imported"], st["rows_rejected"]) == (5, 3, 2)
+    assert st["rejected_by_reason"] == {"missing_account": 1, "missing_amount": 1}
+    imp.commit("{}")
+    assert q(db_path, "SELECT a.account_key, l.amount FROM line_items l JOIN accounts a ON a.id = l.account ORDER BY l.id") == [
+        ("a", 300), ("c", 600), ("d", 700)
+    ]
+    assert q(db_path, "SELECT row, reason FROM rejects ORDER BY row") == [(2, "missing_amount"), (3, "missing_account")]
