@@ -700,8 +700,9 @@ impl Importer {
 
     /// Tell the importer how many rows are coming (before the first batch). When they are at
     /// least as many as the table already holds (and not a handful), the table's secondary
-    /// indexes are dropped now and rebuilt in one sorted pass before commit, which is much
-    /// cheaper than maintaining them row by row. The unique natural-key index always stays (it
+    /// indexes that take rows in random order (those not led by `day`) are dropped now and
+    /// rebuilt in one sorted pass before commit, which is much cheaper than maintaining them row
+    /// by row. The unique natural-key index always stays (it
     /// finds duplicates). Both happen inside the import's transaction: an interrupted import
     /// leaves the indexes as they were.
     pub fn expect_rows(&mut self, n: u64) -> Result<bool, ImportError> {
@@ -733,6 +734,24 @@ impl Importer {
                 idx.push((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
             }
         }
+        // An index led by the day grows at its end when the file is in date order (exports
+        // usually are): maintaining it row by row is cheaper than sorting it again. The others
+        // (account first) take rows in random order: those are rebuilt.
+        let mut keep = Vec::new();
+        for (name, _) in &idx {
+            let first: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT name FROM pragma_index_info(?1) ORDER BY seqno LIMIT 1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if first.as_deref() == Some("day") {
+                keep.push(name.clone());
+            }
+        }
+        idx.retain(|(name, _)| !keep.contains(name));
         for (name, _) in &idx {
             self.conn
                 .execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
