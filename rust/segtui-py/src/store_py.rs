@@ -30,6 +30,7 @@ pub fn report_dict<'py>(py: Python<'py>, r: &LoadReport) -> PyResult<Bound<'py, 
     let d = PyDict::new(py);
     let (cache, reason) = match &r.cache {
         CacheOutcome::Hit => ("hit", None),
+        CacheOutcome::Appended { rows } => ("appended", Some(format!("{rows} rows added since the cache was built"))),
         CacheOutcome::Rebuilt { reason } => ("rebuilt", Some(reason.clone())),
         CacheOutcome::Off => ("off", None),
     };
