@@ -460,3 +460,166 @@ def score(world: World, as_of: int | None = None, config: Config | None = None) 
 
 def margin_pct_float(r: AccountResult) -> float:
     return math.nan if r.margin_pct is None else float(r.margin_pct)
+
+
+# --- running the kernel on a World and comparing ----------------------------------------------
+# Only plumbing lives here: it turns a World into the binding's columns and the binding's columns
+# back into per-account label dicts. No figure is computed here.
+
+FIELDS = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "r_score",
+    "f_score",
+    "m_score",
+    "rfm_segment",
+    "rfm5_segment",
+    "revenue",
+    "direct_cost",
+    "allocated_cost",
+    "margin",
+    "margin_pct",
+    "quadrant",
+    "size_band",
+)
+
+
+def _core():
+    from segtui import _core as core
+
+    return core
+
+
+def kernel_available() -> bool:
+    return hasattr(_core(), "score_columns")
+
+
+def kernel_or_skip() -> None:
+    import pytest
+
+    if not kernel_available():
+        pytest.skip("segtui._core.score_columns is not built into this checkout yet")
+
+
+def config_json(config: Config) -> str:
+    import json
+
+    def driver(d: Driver) -> dict:
+        out: dict[str, Any] = {"kind": d.kind}
+        if d.event is not None:
+            out["event"] = d.event
+        return out
+
+    doc: dict[str, Any] = {"mode": config.mode}
+    if config.window_days is not None:
+        doc["window_days"] = config.window_days
+    if config.drivers:
+        doc["drivers"] = {k: driver(v) for k, v in config.drivers.items()}
+    doc["default_driver"] = driver(config.default_driver)
+    if config.revenue_threshold is not None:
+        doc["revenue_threshold"] = config.revenue_threshold
+    if config.cost_threshold is not None:
+        doc["cost_threshold"] = config.cost_threshold
+    return json.dumps(doc)
+
+
+def core_arguments(world: World, as_of: int, config: Config) -> tuple:
+    import numpy as np
+
+    cats = world.categories()
+    kinds = world.kinds()
+
+    def arr(values: list, dtype: Any) -> Any:
+        return np.ascontiguousarray(np.array(values, dtype=dtype))
+
+    def opt(v: int | None, null: int) -> int:
+        return null if v is None else v
+
+    li = world.line_items
+    line_items = {
+        "account": arr([x.account for x in li], np.uint32),
+        "day": arr([x.day for x in li], np.int32),
+        "amount": arr([x.amount for x in li], np.int64),
+        "invoice_key": arr([x.invoice for x in li], np.int64),
+    }
+    co = world.costs
+    costs = {
+        "account": arr([POOLED if c.account is None else c.account for c in co], np.int64),
+        "day": arr([c.day for c in co], np.int32),
+        "category": arr([cats.index(c.category) for c in co], np.uint32),
+        "amount": arr([c.amount for c in co], np.int64),
+        "driver_units": arr([opt(c.driver_units, NULL_I64) for c in co], np.int64),
+    }
+    ev = world.events
+    events = {
+        "account": arr([e.account for e in ev], np.uint32),
+        "day": arr([e.day for e in ev], np.int32),
+        "kind": arr([kinds.index(e.kind) for e in ev], np.uint32),
+    }
+    firmo = [world.firmo_of(a) for a in range(world.n_accounts)]
+    accounts = {
+        "employees": arr([opt(f.employees, NULL_I64) for f in firmo], np.int64),
+        "mrr": arr([opt(f.mrr, NULL_I64) for f in firmo], np.int64),
+        "seats": arr([opt(f.seats, NULL_I64) for f in firmo], np.int64),
+        "seat_limit": arr([opt(f.seat_limit, NULL_I64) for f in firmo], np.int64),
+        "signup_day": arr([opt(f.signup_day, NULL_DAY) for f in firmo], np.int32),
+        "renewal_day": arr([opt(f.renewal_day, NULL_DAY) for f in firmo], np.int32),
+    }
+    return (line_items, costs, events, accounts, world.n_accounts, cats, kinds, as_of, config_json(config))
+
+
+def run_kernel(world: World, as_of: int, config: Config) -> tuple[dict[int, dict[str, Any]], list[dict]]:
+    """The kernel's answer as ``({account: {field: value}}, pools)`` in the reference's terms."""
+    import numpy as np
+
+    out = _core().score_columns(*core_arguments(world, as_of, config))
+    cols = {k: np.frombuffer(v, dtype=v.dtype) for k, v in out.items() if hasattr(v, "dtype")}
+
+    def label(field: str, code: int) -> str | None:
+        labels = out[f"{field}_labels"]
+        text = labels[code]
+        return text or None
+
+    rows: dict[int, dict[str, Any]] = {}
+    for i, a in enumerate(cols["account"].tolist()):
+        row: dict[str, Any] = {}
+        rec = int(cols["recency_days"][i])
+        row["recency_days"] = None if rec == NULL_I64 else rec
+        for f in ("frequency", "monetary", "revenue", "direct_cost", "allocated_cost", "margin"):
+            row[f] = int(cols[f][i])
+        for f in ("r_score", "f_score", "m_score"):
+            s = int(cols[f][i])
+            row[f] = None if s == 0 else s
+        row["rfm_segment"] = label("rfm_segment", int(cols["rfm_segment"][i]))
+        row["rfm5_segment"] = label("rfm5_segment", int(cols["rfm5_segment"][i]))
+        pct = float(cols["margin_pct"][i])
+        row["margin_pct"] = None if math.isnan(pct) else pct
+        row["quadrant"] = label("quadrant", int(cols["quadrant"][i]))
+        row["size_band"] = label("size_band", int(cols["size_band"][i]))
+        rows[a] = row
+    return rows, list(out.get("pools", []))
+
+
+def reference_rows(result: Result) -> dict[int, dict[str, Any]]:
+    rows = {}
+    for a, r in result.accounts.items():
+        row = {f: getattr(r, f) for f in FIELDS}
+        row["margin_pct"] = None if r.margin_pct is None else float(r.margin_pct)
+        rows[a] = row
+    return rows
+
+
+def assert_kernel_matches(world: World, as_of: int, config: Config) -> Result:
+    """Assert the kernel equals the reference on every account and field; returns the reference."""
+    ref = score(world, as_of=as_of, config=config)
+    want = reference_rows(ref)
+    got, pools = run_kernel(world, as_of, config)
+    assert sorted(got) == sorted(want), "different accounts in the snapshot"
+    diffs = []
+    for a in sorted(want):
+        for f in FIELDS:
+            if got[a][f] != want[a][f]:
+                diffs.append(f"account {a} {f}: kernel {got[a][f]!r} reference {want[a][f]!r}")
+    assert not diffs, "\n".join(diffs[:20]) + (f"\n... {len(diffs)} differences" if len(diffs) > 20 else "")
+    return ref
