@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from reference import Config, LineItem, World, assert_kernel_matches, kernel_or_skip, score
+from reference import LineItem, World, assert_kernel_matches, config, kernel_or_skip, score
 
 DATA = Path(__file__).parent / "data" / "public"
 SAMPLE = DATA / "cdnow_sample.txt"
@@ -124,4 +124,4 @@ CASES = [
 @pytest.mark.parametrize(("as_of", "window"), CASES)
 def test_kernel_matches_reference_on_cdnow(as_of: int, window: int | None) -> None:
     kernel_or_skip()
-    assert_kernel_matches(cdnow_world(), as_of, Config(window_days=window))
+    assert_kernel_matches(cdnow_world(), as_of, config({"rfm.window_days": window}))

@@ -14,13 +14,12 @@ from reference import (
     RFM5_OF,
     RFM5_SEGMENTS,
     RFM11_SEGMENTS,
-    Config,
     Cost,
-    Driver,
     Event,
     Firmo,
     LineItem,
     World,
+    config,
     largest_remainder,
     median,
     purchases,
@@ -211,7 +210,7 @@ def test_all_equal_frequencies() -> None:
 
 
 def test_window_limits_frequency_monetary_and_costs_not_recency() -> None:
-    cfg = Config(window_days=10)  # D = 100: days 91..100
+    cfg = config({"rfm.window_days": 10})  # D = 100: days 91..100
     w = World(
         n_accounts=2,
         line_items=[
@@ -222,7 +221,7 @@ def test_window_limits_frequency_monetary_and_costs_not_recency() -> None:
         ],
         costs=[Cost(0, 90, "ops", 7), Cost(0, 91, "ops", 11), Cost(None, 90, "ops", 100)],
     )
-    res = score(w, as_of=100, config=cfg)
+    res = score(w, as_of=100, cfg=cfg)
     a0, a1 = res.accounts[0], res.accounts[1]
     assert (a0.recency_days, a0.frequency, a0.monetary, a0.direct_cost) == (9, 1, 7, 11)
     # a1 has a purchase by D (so it is scored) but nothing in the window.
@@ -242,8 +241,8 @@ def test_largest_remainder_by_hand() -> None:
     assert largest_remainder(7, {5: 1, 2: 1, 9: 2}) == ({2: 2, 5: 2, 9: 3}, 0)
     # 1 unit between two equal weights: to the smaller id.
     assert largest_remainder(1, {3: 1, 1: 1}) == ({1: 1, 3: 0}, 0)
-    # A credit (negative pool) of -7 over two: floors -4, -4; one unit back to the smaller id.
-    assert largest_remainder(-7, {0: 1, 1: 1}) == ({0: -3, 1: -4}, 0)
+    # A credit (negative pool) of -7 over two is split as 7 (4 to the smaller id, 3) and negated.
+    assert largest_remainder(-7, {0: 1, 1: 1}) == ({0: -4, 1: -3}, 0)
     # Zero weights get nothing, and a zero driver everywhere leaves the pool unallocated.
     assert largest_remainder(10, {0: 0, 1: 3}) == ({1: 10}, 0)
     assert largest_remainder(10, {0: 0, 1: 0}) == ({}, 10)
@@ -273,17 +272,19 @@ def test_pooled_costs_by_each_driver() -> None:
         events=[Event(2, 5, "ticket"), Event(2, 6, "ticket"), Event(0, 6, "ticket"), Event(3, 6, "ticket")],
         firmo={0: Firmo(seats=3), 2: Firmo(seats=2), 3: Firmo(seats=100)},
     )
-    cfg = Config(
-        drivers={
-            "support": Driver("line_items"),
-            "success": Driver("events", event="ticket"),
-            "licences": Driver("seats"),
-            "compute": Driver("driver_units"),
-            "office": Driver("equal"),
-            "marketing": Driver("events", event="demo_booked"),
+    cfg = config(
+        {
+            "costs.drivers": {
+                "support": "line_items",
+                "success": "events:ticket",
+                "licences": "seats",
+                "compute": "driver_units",
+                "office": "equal",
+                "marketing": "events:demo_booked",
+            }
         }
     )
-    res = score(w, as_of=20, config=cfg)
+    res = score(w, as_of=20, cfg=cfg)
     assert sorted(res.accounts) == [0, 1, 2]
     by = {a: res.accounts[a].allocated_by_category for a in res.accounts}
     # hosting 1001 by 300:200 -> 600.6 / 400.4 -> floors 600, 400, one unit to a0 (.6 > .4).
@@ -327,7 +328,7 @@ def test_quadrant_by_median_and_by_threshold() -> None:
     res = score(w, as_of=1)
     q = [res.accounts[a].quadrant for a in range(4)]
     assert q == ["low revenue, high cost", "low revenue, high cost", "high revenue, high cost", "high revenue, high cost"]
-    res = score(w, as_of=1, config=Config(revenue_threshold=100, cost_threshold=11))
+    res = score(w, as_of=1, cfg=config({"quadrant.revenue_threshold": 100, "quadrant.cost_threshold": 11}))
     q = [res.accounts[a].quadrant for a in range(4)]
     assert q == ["low revenue, low cost", "high revenue, low cost", "high revenue, low cost", "high revenue, high cost"]
 
