@@ -11,6 +11,7 @@ from fractions import Fraction
 import pytest
 from reference import (
     NO_PURCHASE,
+    Result,
     RFM5_OF,
     RFM5_SEGMENTS,
     RFM11_SEGMENTS,
@@ -19,16 +20,26 @@ from reference import (
     Firmo,
     LineItem,
     World,
+    assert_kernel_matches,
     config,
+    kernel_available,
     largest_remainder,
     median,
     purchases,
     rfm5,
     rfm11,
-    score,
     tie_rule_scores,
     tie_rule_scores_by_counting,
 )
+from reference import score as reference_score
+
+
+def score(world: World, as_of: int | None = None, cfg: dict | None = None) -> Result:
+    """The reference's answer; where the kernel is built, it must give the same answer."""
+    res = reference_score(world, as_of=as_of, cfg=cfg)
+    if kernel_available() and (as_of is not None or world.line_items):
+        assert_kernel_matches(world, res.as_of_day, cfg)
+    return res
 
 # --- the tie rule ----------------------------------------------------------------------------
 
@@ -350,3 +361,198 @@ def test_as_of_before_any_data_is_an_empty_snapshot(as_of: int) -> None:
     assert res.accounts == {}
     # a pool with nobody to carry it is unallocated (when it is on or before D)
     assert [(p.pooled, p.unallocated) for p in res.pools] == ([(5, 5)] if as_of >= 1 else [])
+
+
+# --- fixed thresholds -------------------------------------------------------------------------
+
+
+def test_fixed_thresholds_replace_the_tie_rule() -> None:
+    # recency [365, 180, 90, 30]: 30 days is <= all four -> 5; 31 days <= three -> 4.
+    # frequency [2, 3, 5, 10]: F 1 reaches none -> 1; F 5 reaches 2, 3, 5 -> 4.
+    w = World(
+        n_accounts=2,
+        line_items=[LineItem(0, 70, 10)] + [LineItem(1, 60 + i, 10) for i in range(5)],
+    )
+    cfg = config({"rfm.thresholds.recency": [365, 180, 90, 30], "rfm.thresholds.frequency": [2, 3, 5, 10]})
+    res = score(w, as_of=100, cfg=cfg)
+    a0, a1 = res.accounts[0], res.accounts[1]
+    assert (a0.recency_days, a0.r_score, a0.frequency, a0.f_score) == (30, 5, 1, 1)
+    assert (a1.recency_days, a1.r_score, a1.frequency, a1.f_score) == (36, 4, 5, 4)
+    # monetary still by the tie rule: 10 vs 50 over n = 2 -> 1 and 3
+    assert (a0.m_score, a1.m_score) == (1, 3)
+
+
+# --- churn risk, health, lifecycle, tier (defaults: R = 30 recent days, P = 90 prior days) -----
+
+D = 1000
+
+
+def test_lapsed_regular_buyer() -> None:
+    # Purchases on D-60, D-50, D-40: k = 3, usual gap (L - F)/(k - 1) = 10 days, silent for
+    # s = 40 >= 14 days and 40 > 2 x 10 -> inactive_beyond_usual_gap (30).
+    # Activity days in the last 120: ages 60, 50, 40, all prior -> recent 0, prior 3 >= 3 and
+    # 0/30 < 50 % of 3/90 -> activity_drop (25). Risk 55 -> high.
+    w = World(n_accounts=1, line_items=[LineItem(0, D - g, 100) for g in (60, 50, 40)])
+    r = score(w, as_of=D).accounts[0]
+    assert (r.recent, r.prior) == (0, 3)
+    assert (r.churn_risk, r.churn_band) == (55, "high")
+    assert r.churn_reasons == "inactive_beyond_usual_gap,activity_drop"
+    # Health: one scored account scores 1,1,1 -> components 0, 0, 0; trend 0 (no recent days);
+    # margin 100 % of revenue -> capped 100; risk 100 - 55 = 45.
+    # (10 x 100 + 20 x 45) / 100 = 19.0 -> 19, red.
+    assert (r.trend, r.health, r.health_band) == (0, 19, "red")
+    # Seen 40 days ago (< 180), first purchase 60 days ago (>= 30), band high -> at-risk.
+    assert r.lifecycle == "at-risk"
+    assert r.tier is None  # no events anywhere
+
+
+def test_health_halves_round_up() -> None:
+    # Same account; weights recency 1 and risk 1 only: (1 x 0 + 1 x 45) / 2 = 22.5 -> 23.
+    w = World(n_accounts=1, line_items=[LineItem(0, D - g, 100) for g in (60, 50, 40)])
+    weights = {"recency": 1, "frequency": 0, "monetary": 0, "trend": 0, "margin": 0, "risk": 1}
+    r = score(w, as_of=D, cfg=config({"health.weights": weights})).accounts[0]
+    assert r.health == 23
+
+
+def test_refund_spike_and_trend() -> None:
+    # Prior: +1000 on D-50. Recent: +100 on D-5 and -50 on D-3. rref 50 > 0; 100 x 50 >= 20 x 100
+    # (refunds >= 20 % of recent gross); 100 x 50 x 1000 >= 200 x 0 x 100 (no prior refunds).
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 50, 1000), LineItem(0, D - 5, 100), LineItem(0, D - 3, -50)])
+    r = score(w, as_of=D).accounts[0]
+    assert r.churn_reasons == "refund_spike" and (r.churn_risk, r.churn_band) == (10, "low")
+    # Activity days: purchases on D-50 (prior) and D-5 (recent); D-3 nets -50, not a purchase.
+    # Trend = min(100, (100 x 1 x 90) div (2 x 1 x 30)) = min(100, 150) = 100.
+    assert (r.recent, r.prior, r.trend) == (1, 1, 100)
+
+
+def test_tickets_failed_payment_and_renewal() -> None:
+    w = World(
+        n_accounts=1,
+        line_items=[LineItem(0, D - 100, 500)],  # a purchase, prior (age 100 < 120)
+        events=[
+            Event(0, D - 40, "login"),  # activity (passive, but activity), prior
+            Event(0, D - 50, "login"),
+            Event(0, D - 60, "login"),
+            Event(0, D - 1, "ticket"),  # three tickets in the last 30 days, none before
+            Event(0, D - 2, "support_ticket"),
+            Event(0, D - 20, "ticket"),
+            Event(0, D - 2, "payment_failed"),
+        ],
+        firmo={0: Firmo(renewal_day=D + 10)},
+    )
+    r = score(w, as_of=D).accounts[0]
+    # prior = 4 (D-40, D-50, D-60, D-100), recent 0 -> activity_drop 25; renewal in 10 days with
+    # 0/30 < 4/90 -> renewal_declining 15; rt 3 >= 3, pt 0 -> ticket_spike 10; failed payment 10.
+    assert (r.recent, r.prior) == (0, 4)
+    assert r.churn_reasons == "activity_drop,renewal_declining,ticket_spike,failed_payment"
+    assert (r.churn_risk, r.churn_band) == (60, "high")
+    # Last seen D-40: not churned; first purchase D-100: not onboarding; high risk -> at-risk.
+    assert r.lifecycle == "at-risk"
+    # Events exist; activity-kind events in the last 30 days: none -> disengaged.
+    assert r.tier == "disengaged"
+    # The same renewal 30 days out is outside the 30-day renewal window.
+    w.firmo[0] = Firmo(renewal_day=D + 30)
+    assert "renewal_declining" not in score(w, as_of=D).accounts[0].churn_reasons
+
+
+def test_champion_power_user_is_expansion_ready() -> None:
+    events = [Event(4, D - g, "create_task") for g in range(20)]  # 20 distinct active days
+    events += [Event(4, D - 5, "invite_team"), Event(4, D - 6, "export"), Event(4, D - 7, "login")]
+    w = World(
+        n_accounts=5,
+        line_items=[LineItem(a, D - 100, 100) for a in range(4)]
+        + [LineItem(4, D - 200, 1000)]
+        + [LineItem(4, D - g, 1000) for g in (1, 2, 3)],
+        events=events,
+    )
+    res = score(w, as_of=D)
+    best = res.accounts[4]
+    # n = 5; a4 is strictly better than the four tied others on R, F and M: r = 4 -> 5.
+    assert (best.r_score, best.f_score, best.m_score, best.rfm_segment) == (5, 5, 5, "Champions")
+    # Activity days in the last 120: purchases D-1..D-3 and create_task D-0..D-19 -> recent 20,
+    # prior 0 -> trend 100. No signal fires (k = 4 purchase days, silent 1 day).
+    assert (best.recent, best.prior, best.trend, best.churn_risk) == (20, 0, 100, 0)
+    # Health: 25 x 100 + 15 x 100 + 15 x 100 + 15 x 100 + 10 x 100 + 20 x 100 = 10000 -> 100.
+    assert (best.health, best.health_band) == (100, "green")
+    # First purchase D-200 (not onboarding), green and growing (prior 0) -> expansion-ready.
+    assert best.lifecycle == "expansion-ready"
+    # 20 active days, 3 feature kinds (create_task, invite_team, export; login is passive) -> power.
+    assert best.tier == "power"
+    for a in range(4):
+        r = res.accounts[a]
+        assert (r.r_score, r.f_score, r.m_score, r.rfm_segment) == (1, 1, 1, "Lost")
+        # trend 0 (one prior day, no recent), margin 100, risk 100: (1000 + 2000)/100 = 30 -> red
+        assert (r.health, r.health_band, r.lifecycle, r.tier) == (30, "red", "active", "disengaged")
+
+
+def test_seats_near_the_limit_make_a_green_account_expansion_ready() -> None:
+    # As above but a4 is steady, not growing: the same number of active days before as now.
+    w = World(
+        n_accounts=5,
+        line_items=[LineItem(a, D - 100, 100) for a in range(4)] + [LineItem(4, D - g, 1000) for g in (1, 31, 61, 91, 200)],
+        firmo={4: Firmo(seats=9, seat_limit=10)},
+    )
+    r = score(w, as_of=D).accounts[4]
+    # recent 1 (D-1), prior 3 (D-31, D-61, D-91): 1/30 < 1.2 x 3/90, not growing; trend
+    # (100 x 1 x 90) div (2 x 3 x 30) = 50. Health (25+15+15) x 100 + 15 x 50 + 10 x 100 + 20 x 100
+    # = 9250 -> 92.5 -> 93, green. 100 x 9 >= 90 x 10: near the seat limit -> expansion-ready.
+    assert (r.recent, r.prior, r.trend, r.churn_risk) == (1, 3, 50, 0)
+    assert (r.health, r.health_band, r.lifecycle) == (93, "green", "expansion-ready")
+    w.firmo[4] = Firmo(seats=8, seat_limit=10)  # 800 < 900
+    assert score(w, as_of=D).accounts[4].lifecycle == "active"
+
+
+def test_churned_unless_signed_up_recently() -> None:
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 180, 100)])
+    assert score(w, as_of=D).accounts[0].lifecycle == "churned"  # last seen 180 days ago
+    w.firmo[0] = Firmo(signup_day=D - 10)  # seen at signup 10 days ago: onboarding
+    assert score(w, as_of=D).accounts[0].lifecycle == "onboarding"
+    w.firmo[0] = Firmo(signup_day=D + 5)  # a signup after D does not count
+    assert score(w, as_of=D).accounts[0].lifecycle == "churned"
+    # a first purchase within 30 days: onboarding
+    w2 = World(n_accounts=1, line_items=[LineItem(0, D - 29, 100)])
+    assert score(w2, as_of=D).accounts[0].lifecycle == "onboarding"
+    w2 = World(n_accounts=1, line_items=[LineItem(0, D - 30, 100)])
+    assert score(w2, as_of=D).accounts[0].lifecycle == "active"
+
+
+# --- saas mode --------------------------------------------------------------------------------
+
+
+def test_saas_mode_by_hand() -> None:
+    w = World(
+        n_accounts=4,
+        line_items=[
+            LineItem(2, D - 10, 1000),
+            LineItem(2, D - 40, 500),
+            LineItem(2, D - 100, 999),  # older than 90 days: not in the MRR estimate
+            LineItem(3, D - 5, -1000),
+        ],
+        events=[
+            Event(0, D - 3, "report_created"),
+            Event(0, D - 3, "report_created"),
+            Event(0, D - 10, "report_created"),
+            Event(0, D - 95, "report_created"),  # outside the 90-day saas window
+            Event(0, D - 1, "login"),  # passive: not high-signal
+            Event(1, D - 2, "login"),
+        ],
+        firmo={0: Firmo(mrr=5000)},
+    )
+    res = score(w, as_of=D, cfg=config({"mode": "saas"}))
+    # Members: a0 and a1 only by events (saas), a2 and a3 by line items.
+    assert sorted(res.accounts) == [0, 1, 2, 3]
+    a0, a1, a2, a3 = (res.accounts[a] for a in range(4))
+    # a0: high-signal = feature kinds = report_created; last D-3; 3 events in the last 90 days.
+    assert (a0.recency_days, a0.frequency, a0.monetary) == (3, 3, 5000)
+    assert (a0.r_score, a0.f_score, a0.m_score, a0.rfm_segment) == (1, 1, 1, "Lost")
+    # a1: logins only -> no purchase; no MRR and no lines -> 0.
+    assert (a1.recency_days, a1.rfm_segment, a1.monetary) == (None, NO_PURCHASE, 0)
+    # a2: no events -> no purchase; MRR estimate (1000 + 500) div 3 = 500; revenue all history.
+    assert (a2.rfm_segment, a2.monetary, a2.revenue) == (NO_PURCHASE, 500, 2499)
+    # a3: -1000 div 3 = -334 (floor division).
+    assert a3.monetary == -334
+    # distinct active days instead of events: D-3 and D-10 -> 2
+    res = score(w, as_of=D, cfg=config({"mode": "saas", "saas.frequency": "active_days"}))
+    assert res.accounts[0].frequency == 2
+    # in transactions mode a0 and a1 are not in the snapshot (no line item, no cost)
+    assert sorted(score(w, as_of=D).accounts) == [2, 3]
