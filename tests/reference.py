@@ -861,3 +861,59 @@ def assert_kernel_matches(world: World, as_of: int, cfg: dict[str, Any] | None =
         diffs.append(f"pools: kernel {pools} reference {want_pools}")
     assert not diffs, "\n".join(diffs[:20]) + (f"\n... {len(diffs)} differences" if len(diffs) > 20 else "")
     return ref
+
+
+# --- reading a store (plain sqlite3, for the end-to-end tests) --------------------------------
+
+
+def world_from_store(conn: Any) -> World:
+    """The store's rows as a World (dense index = accounts.id - 1), read with plain SQL."""
+    n = conn.execute("SELECT coalesce(max(id), 0) FROM accounts").fetchone()[0]
+    cats = [r[0] for r in conn.execute("SELECT name FROM cost_categories ORDER BY id")]
+    kinds = [r[0] for r in conn.execute("SELECT name FROM event_kinds ORDER BY id")]
+    w = World(n_accounts=n, cost_categories=cats, event_kinds=kinds)
+    for a, day, amount, key in conn.execute("SELECT account, day, amount, invoice_key FROM line_items"):
+        w.line_items.append(LineItem(a - 1, day, amount, key))
+    for a, day, cat, amount, units in conn.execute(
+        "SELECT c.account, c.day, k.name, c.amount, c.driver_units FROM costs c JOIN cost_categories k ON k.id = c.category"
+    ):
+        w.costs.append(Cost(None if a is None else a - 1, day, cat, amount, units))
+    for a, day, kind in conn.execute("SELECT e.account, e.day, k.name FROM events e JOIN event_kinds k ON k.id = e.kind"):
+        w.events.append(Event(a - 1, day, kind))
+    for row in conn.execute("SELECT id, employees, mrr, seats, seat_limit, signup_day, renewal_day FROM accounts"):
+        if any(v is not None for v in row[1:]):
+            w.firmo[row[0] - 1] = Firmo(*row[1:])
+    return w
+
+
+def assert_snapshot_matches_reference(conn: Any, snapshot: int, world: World | None = None) -> Result:
+    """Every stored row of ``snapshot`` equals the reference computed from the store's rows."""
+    as_of, mode, cfg_text = conn.execute("SELECT as_of_day, mode, config FROM snapshots WHERE id = ?", (snapshot,)).fetchone()
+    cfg = json.loads(cfg_text)
+    cfg.pop("maps", None)  # the reference knows only the design's maps
+    assert cfg["mode"] == mode
+    world = world if world is not None else world_from_store(conn)
+    ref = score(world, as_of=as_of, cfg=cfg)
+    want = reference_rows(ref)
+    cols = ", ".join(FIELDS)
+    got = {
+        row[0] - 1: dict(zip(FIELDS, row[1:]))
+        for row in conn.execute(f"SELECT account, {cols} FROM snapshot_accounts WHERE snapshot = ?", (snapshot,))
+    }
+    assert sorted(got) == sorted(want), "different accounts in the snapshot"
+    diffs = [
+        f"account id {a + 1} {f}: stored {got[a][f]!r} reference {want[a][f]!r}"
+        for a in sorted(want)
+        for f in FIELDS
+        if got[a][f] != want[a][f]
+    ]
+    stored_pools = {
+        r[0]: {"category": r[0], "driver": r[1], "pooled": r[2], "allocated": r[3], "unallocated": r[4]}
+        for r in conn.execute(
+            "SELECT category, driver, pooled, allocated, unallocated FROM snapshot_pools WHERE snapshot = ?", (snapshot,)
+        )
+    }
+    if stored_pools != {p.category: vars(p) for p in ref.pools}:
+        diffs.append(f"pools: stored {stored_pools} reference {[vars(p) for p in ref.pools]}")
+    assert not diffs, "\n".join(diffs[:20]) + (f"\n... {len(diffs)} differences" if len(diffs) > 20 else "")
+    return ref

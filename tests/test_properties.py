@@ -24,6 +24,7 @@ from reference import (
     World,
     assert_kernel_matches,
     config,
+    config_json,
     in_window,
     kernel_or_skip,
     largest_remainder,
@@ -109,10 +110,12 @@ def worlds(draw: st.DrawFn, max_accounts: int = 60, activity: bool = False) -> W
     day_of = recent_day if activity else row_day
     line_items = []
     for x in draw(rows(n * density // 2, n * density + 4)):
-        a, mode, uniform, recent, kind, magnitude, inv = unpack(x, n, 3, SPAN + 1, 41, 8, 2**31, 7)
-        # invoices: none (account-day purchases) or one of a few per account, so lines share
-        # invoices, an invoice can net to zero or below, and one invoice can span several days.
-        invoice = 0 if inv == 0 else (a + 1) * 1_000_003 + inv
+        a, mode, uniform, recent, kind, magnitude, inv = unpack(x, n, 3, SPAN + 1, 41, 8, 2**31, 10)
+        # invoices: none (account-day purchases), one of a few per account (so lines share
+        # invoices, an invoice can net to zero or below, and one invoice can span several days),
+        # or a key that several accounts' lines carry (negative, as half of all 64-bit hashes are):
+        # each account's lines with that key are that account's own invoice.
+        invoice = 0 if inv == 0 else (a + 1) * 1_000_003 + inv if inv <= 6 else -inv * 1_000_000_007
         line_items.append(LineItem(a, day_of(mode, uniform, recent), row_amount(kind, magnitude), invoice))
     costs = []
     for x in draw(rows(0, n * density // 2 + 4)):
@@ -355,3 +358,17 @@ def test_all_125_triples_map_once() -> None:
     cells = {(r, f, m): (rfm11(r, f, m), rfm5(r, f, m)) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)}
     assert len(cells) == 125
     assert all(a in RFM11_SEGMENTS and b in RFM5_SEGMENTS and a != NO_PURCHASE for a, b in cells.values())
+
+
+def test_reference_defaults_are_the_kernels() -> None:
+    """The defaults written out in the reference (from docs/scoring.md) are the kernel's."""
+    import json
+
+    kernel_or_skip()
+    from segtui import _core
+
+    kernel = json.loads(_core.default_config_json())
+    kernel.pop("maps")
+    assert kernel == config()
+    # and the kernel accepts the reference's configuration JSON as complete and canonical
+    assert json.loads(_core.canonical_config_json(config_json(config()))) == {**config(), "maps": json.loads(_core.default_config_json())["maps"]}

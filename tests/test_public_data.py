@@ -125,3 +125,73 @@ CASES = [
 def test_kernel_matches_reference_on_cdnow(as_of: int, window: int | None) -> None:
     kernel_or_skip()
     assert_kernel_matches(cdnow_world(), as_of, config({"rfm.window_days": window}))
+
+
+# --- the real import path: file -> segtui import -> segtui score -> stored snapshot -----------
+
+
+def _cli_or_skip(*commands: str) -> object:
+    from segtui.cli import cli
+
+    missing = [c for c in commands if c not in getattr(cli, "commands", {})]
+    if missing:
+        pytest.skip(f"`segtui {' / '.join(missing)}` is not in this build yet")
+    return cli
+
+
+def _run(cli: object, *args: str) -> str:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)  # type: ignore[arg-type]
+    assert result.exit_code == 0, f"segtui {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+    return result.output
+
+
+def write_cdnow_csv(path: Path) -> None:
+    """The CDNOW rows in the generic orders shape: the customer id as text, the date in ISO form,
+    the dollar value exactly as written."""
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["account_id", "occurred_at", "amount"])
+        for line in SAMPLE.read_text(encoding="ascii").splitlines():
+            customer, _sid, date, _cds, dollars = line.split()
+            out.writerow([customer, f"{date[:4]}-{date[4:6]}-{date[6:]}", dollars])
+
+
+@pytest.mark.parametrize(
+    ("as_of", "window", "cache"),
+    [("1997-09-30", None, True), ("1998-06-30", 365, True), ("1998-06-30", None, False)],
+)
+def test_import_and_score_from_the_store_match_the_reference(
+    tmp_path: Path, as_of: str, window: int | None, cache: bool
+) -> None:
+    import sqlite3
+    from collections import Counter
+
+    from reference import assert_snapshot_matches_reference, world_from_store
+
+    cli = _cli_or_skip("import", "score")
+    db = tmp_path / "cdnow.db"
+    src = tmp_path / "cdnow.csv"
+    write_cdnow_csv(src)
+    _run(cli, "--db", str(db), "-q", "import", "line-items", str(src))
+    args = ["--db", str(db), "-q", "score", "--as-of", as_of, "--format", "json"]
+    if window is not None:
+        toml = tmp_path / "segtui.toml"
+        toml.write_text(f"[scoring.rfm]\nwindow_days = {window}\n")
+        args += ["--config", str(toml)]
+    if not cache:
+        args.append("--no-cache")
+    _run(cli, *args)
+
+    conn = sqlite3.connect(db)
+    # the store holds exactly the file's rows: (customer, day, cents), duplicates included
+    stored = Counter(
+        conn.execute("SELECT a.account_key, l.day, l.amount FROM line_items l JOIN accounts a ON a.id = l.account")
+    )
+    assert stored == Counter((c, day, amount) for c, _sid, day, amount in cdnow_rows())
+    assert conn.execute("SELECT count(*) FROM line_items WHERE invoice_key != 0").fetchone()[0] == 0
+    (snapshot,) = conn.execute("SELECT id FROM snapshots WHERE as_of_day = ?", (yyyymmdd(as_of.replace("-", "")),)).fetchone()
+    ref = assert_snapshot_matches_reference(conn, snapshot, world_from_store(conn))
+    assert len(ref.accounts) > 0
+    conn.close()
