@@ -432,6 +432,14 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
     kinds = world.kinds()
     roles = event_roles(kinds, cfg)
     events = [e for e in world.events if e.day <= D]
+    # each account's own rows on or before D (the per-account figures below read only these)
+    lines_of: dict[int, list[LineItem]] = defaultdict(list)
+    for li in world.line_items:
+        if li.day <= D:
+            lines_of[li.account].append(li)
+    events_of: dict[int, list[Event]] = defaultdict(list)
+    for e in events:
+        events_of[e.account].append(e)
 
     # 2. Members: a line item or an account cost on or before D (saas: or any event).
     members = {li.account for li in world.line_items if li.day <= D}
@@ -473,7 +481,7 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
             if mrr is not None:
                 r.monetary = mrr
             else:
-                total = sum(li.amount for li in world.line_items if li.account == a and li.day <= D and D - li.day < 30 * months)
+                total = sum(li.amount for li in lines_of[a] if D - li.day < 30 * months)
                 r.monetary = total // months
         basis_days = {a: sorted(set(days)) for a, days in signal_days.items()}
     else:
@@ -579,7 +587,7 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
     R, P = ch["recent_days"], ch["prior_days"]
     for a, r in res.items():
         days = {d for d in purchase_days.get(a, []) if D - d < R + P}
-        days |= {e.day for e in events if e.account == a and e.kind in roles["activity"] and D - e.day < R + P}
+        days |= {e.day for e in events_of[a] if e.kind in roles["activity"] and D - e.day < R + P}
         r.recent = sum(1 for d in days if D - d < R)
         r.prior = sum(1 for d in days if R <= D - d < R + P)
 
@@ -602,9 +610,7 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
             fired.append("renewal_declining")
         # refund share spike
         rref = rgross = pref = pgross = 0
-        for li in world.line_items:
-            if li.account != a or li.day > D:
-                continue
+        for li in lines_of[a]:
             g = D - li.day
             if g < R:
                 rref, rgross = (rref - li.amount, rgross) if li.amount < 0 else (rref, rgross + li.amount)
@@ -617,12 +623,12 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
         ):
             fired.append("refund_spike")
         # support-ticket spike
-        rt = sum(1 for e in events if e.account == a and e.kind in roles["ticket"] and D - e.day < R)
-        pt = sum(1 for e in events if e.account == a and e.kind in roles["ticket"] and R <= D - e.day < R + P)
+        rt = sum(1 for e in events_of[a] if e.kind in roles["ticket"] and D - e.day < R)
+        pt = sum(1 for e in events_of[a] if e.kind in roles["ticket"] and R <= D - e.day < R + P)
         if rt >= ch["ticket_min"] and Fraction(rt, R) >= Fraction(ch["ticket_spike_factor_pct"], 100) * Fraction(pt, P):
             fired.append("ticket_spike")
         # failed payment in the recent days
-        if any(e.account == a and e.kind in roles["failed"] and D - e.day < R for e in events):
+        if any(e.kind in roles["failed"] and D - e.day < R for e in events_of[a]):
             fired.append("failed_payment")
         r.churn_risk = min(100, sum(ch["weights"][f] for f in fired))
         bands = ch["bands"]
@@ -659,7 +665,7 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
         f = world.firmo_of(a)
         signup = f.signup_day if f.signup_day is not None and f.signup_day <= D else None
         seen = list(purchase_days.get(a, []))
-        seen += [e.day for e in events if e.account == a and e.kind in roles["activity"]]
+        seen += [e.day for e in events_of[a] if e.kind in roles["activity"]]
         if signup is not None:
             seen.append(signup)
         if saas:
@@ -692,7 +698,7 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
         T = t["window_days"]
         core = set(t["core_features"]) if t["core_features"] is not None else roles["feature"]
         for a, r in res.items():
-            recent_events = [e for e in events if e.account == a and D - e.day < T]
+            recent_events = [e for e in events_of[a] if D - e.day < T]
             active_days = len({e.day for e in recent_events if e.kind in roles["activity"]})
             features = len({e.kind for e in recent_events if e.kind in core})
             if active_days >= max(1, t["power_active_days"]) and features >= t["power_core_features"]:
