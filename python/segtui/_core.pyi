@@ -92,3 +92,77 @@ def score_columns(
     """
 
 # --- store reads and snapshot writes ---------------------------------------------------------
+
+# --- history (segtui.history) ----------------------------------------------------------------
+
+def migration_matrix(db_path: str, a: int, b: int, map: str = "rfm11", effective: bool = False) -> dict[str, list]:
+    """The from × to matrix between snapshots ``a`` and ``b`` over ``map``: keys ``labels``,
+    ``rows``, ``cols`` (labels, ``(new)`` / ``(gone)`` last) and the non-empty cells as parallel
+    lists ``from``, ``to``, ``accounts``, ``revenue_a``, ``revenue_b``. ``effective`` reads the
+    stored effective (hysteresis) segments for the RFM maps."""
+
+def migration_cell(
+    db_path: str, a: int, b: int, from_label: str, to_label: str, map: str = "rfm11", effective: bool = False
+) -> tuple[Column, Column, Column]:
+    """The accounts of one cell: ``(account ids uint32, revenue_a int64, revenue_b int64)``."""
+
+def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
+    """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
+    returns ``{"chains", "computed", "held"}``."""
+
+def cohorts_columns(
+    account: Buffer, day: Buffer, amount: Buffer, invoice_key: Buffer, n_accounts: int, as_of_day: int, by: str = "month"
+) -> dict:
+    """Cohorts over line-item columns (uint32 dense account, int32 day, int64 amount, int64
+    invoice key): the long table as columns ``cohort`` (list), ``period`` (int32), ``complete``
+    (uint8), ``accounts``, ``active``, ``revenue`` (int64), ``logo_retention``,
+    ``revenue_retention`` (float64, NaN = undefined), plus ``as_of_day``,
+    ``no_purchase_accounts``, ``revenue_before_cohort``."""
+
+def cohorts_store(db_path: str, as_of_day: int | None = None, by: str = "month") -> dict:
+    """:func:`cohorts_columns` over the store's line items (as of the latest line item's day)."""
+
+def series_days(by: str, since: int, until: int) -> list[int]:
+    """The last day of every ``by`` period (week, month, quarter) ending within ``since..=until``."""
+
+def period_label(by: str, day: int) -> str:
+    """``2025-02`` (month), ``2025-Q1`` (quarter) or the week's Monday, for the period of ``day``."""
+# --- rules (segtui.rules) ---------------------------------------------------------------------
+
+class RuleError(ValueError):
+    """A rule that does not compile; ``args`` = (message, index, line, column, length)."""
+
+RuleWarningTuple = tuple[str, int, int, int]  # (message, line, column, length)
+
+def rules_parse(rules: list[str]) -> list[list[str]]:
+    """Syntax check; the metric names each rule mentions. Raises :class:`RuleError`."""
+
+def rules_check(
+    rules: list[str], metrics: list[tuple[str, str]], event_kinds: list[str] | None = None
+) -> list[tuple[list[RuleWarningTuple], list[str] | None, int | None, bool]]:
+    """Compile against ``[(name, unit)]`` (unit: int, money:N, float, day, text, bool).
+
+    Per rule: (warnings, event kinds it reads or None for all, longest window in days or None
+    for all history, whether it reads events at all).
+    """
+
+def rules_read_events(
+    db: str, kinds: list[str] | None, max_window: int | None, as_of_day: int
+) -> tuple[Column, Column, Column, list[str]]:
+    """Events of the store on or before ``as_of_day``: (account uint32 = id - 1, day int32,
+    kind uint32 index into the returned names)."""
+
+def rules_evaluate(
+    rules: list[str],
+    n_rows: int,
+    account: Buffer | None,
+    columns: list[tuple[str, str, Buffer | TextSpec, Buffer | None, bool]],
+    events: tuple[Buffer, Buffer, Buffer] | None,
+    event_kinds: list[str],
+    as_of_day: int,
+) -> tuple[list[Column], list[list[RuleWarningTuple]]]:
+    """Every rule over every row in one pass: one uint8 (0/1) column per rule, and warnings.
+
+    ``columns``: (name, unit, values, validity uint8 or None, per_account); values are int64
+    (int, money:N), float64 (float, NaN = missing), int32 (day), uint8 (bool) or a text spec.
+    """
