@@ -12,7 +12,8 @@ labels (strings) rather than codes and ``None`` for "no value", so that a compar
 the kernel's code tables.
 
 The configuration is the same nested mapping as the engine's JSON (``docs/scoring.md`` 10.1);
-:func:`config` builds one from the defaults written out below and dotted-key overrides.
+:func:`config` builds one from the defaults written out below and dotted-key overrides. Without a
+``maps`` key the design's grids (written out below) are used; with one, its cell specs are read.
 """
 
 from __future__ import annotations
@@ -220,6 +221,36 @@ def rfm11(r: int, f: int, m: int) -> str:
 
 def rfm5(r: int, f: int, m: int) -> str:
     return RFM5_OF[rfm11(r, f, m)]
+
+
+def cell_matches(spec: str, r: int, f: int, m: int) -> bool:
+    """Does the cell spec (terms ``r<a>``, ``f<a>``, ``m<a>``, ``fm<a>``, each a score or a range
+    ``<a>-<b>``; docs/scoring.md 10.2) cover the triple?"""
+    values = {"r": r, "f": f, "m": m, "fm": (f + m + 1) // 2}
+    for term in spec.split():
+        name = "fm" if term.startswith("fm") else term[0]
+        low, _, high = term[len(name) :].partition("-")
+        if not int(low) <= values[name] <= int(high or low):
+            return False
+    return True
+
+
+def map_lookup(maps: dict[str, Any]) -> dict[tuple[int, int, int], tuple[str, str]]:
+    """(R, F, M) -> (rfm11 segment, rfm5 segment) for configured maps; each triple must be covered
+    exactly once (the kernel rejects other maps, so a test never gives one)."""
+    triples = [(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6)]
+    out = {}
+    for t in triples:
+        seg11 = [s["name"] for s in maps["rfm11"] if any(cell_matches(c, *t) for c in s.get("cells", []))]
+        assert len(seg11) == 1, (t, seg11)
+        seg5 = [
+            s["name"]
+            for s in maps["rfm5"]
+            if any(cell_matches(c, *t) for c in s.get("cells", [])) or seg11[0] in s.get("rfm11", [])
+        ]
+        assert len(seg5) == 1, (t, seg5)
+        out[t] = (seg11[0], seg5[0])
+    return out
 
 
 # --- the tie rule and fixed thresholds --------------------------------------------------------
@@ -508,11 +539,15 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
                 sc[dim] = tie_rule_scores(values, higher)
             else:
                 sc[dim] = threshold_scores(values, fixed, higher)
+        lookup = map_lookup(cfg["maps"]) if "maps" in cfg else None
         for a in has_purchase:
             r = res[a]
             r.r_score, r.f_score, r.m_score = sc["r"][a], sc["f"][a], sc["m"][a]
-            r.rfm_segment = rfm11(r.r_score, r.f_score, r.m_score)
-            r.rfm5_segment = rfm5(r.r_score, r.f_score, r.m_score)
+            if lookup is not None:
+                r.rfm_segment, r.rfm5_segment = lookup[(r.r_score, r.f_score, r.m_score)]
+            else:
+                r.rfm_segment = rfm11(r.r_score, r.f_score, r.m_score)
+                r.rfm5_segment = rfm5(r.r_score, r.f_score, r.m_score)
 
     # 6. Direct cost and pools, within the window.
     pooled: dict[str, int] = {}
@@ -896,7 +931,6 @@ def assert_snapshot_matches_reference(conn: Any, snapshot: int, world: World | N
     """Every stored row of ``snapshot`` equals the reference computed from the store's rows."""
     as_of, mode, cfg_text = conn.execute("SELECT as_of_day, mode, config FROM snapshots WHERE id = ?", (snapshot,)).fetchone()
     cfg = json.loads(cfg_text)
-    cfg.pop("maps", None)  # the reference knows only the design's maps
     assert cfg["mode"] == mode
     world = world if world is not None else world_from_store(conn)
     ref = score(world, as_of=as_of, cfg=cfg)

@@ -424,3 +424,56 @@ def test_demo_store_snapshots_match_the_reference(tmp_path) -> None:  # type: ig
     for snapshot in snapshots:
         assert_snapshot_matches_reference(conn, snapshot, world)
     conn.close()
+
+
+# --- segment maps are data --------------------------------------------------------------------
+
+
+def test_kernel_default_maps_are_the_design_grids() -> None:
+    import json
+
+    from reference import map_lookup
+
+    kernel_or_skip()
+    from segtui import _core
+
+    maps = json.loads(_core.default_config_json())["maps"]
+    lookup = map_lookup(maps)
+    assert lookup == {t: (rfm11(*t), rfm5(*t)) for t in lookup} and len(lookup) == 125
+
+
+SEGMENT_NAMES = ["Alpha", "Beta", "Gamma", "Delta", "Epsilon", "Zeta", "Eta"]
+
+
+@st.composite
+def custom_maps(draw: st.DrawFn) -> dict:
+    """A random total map: each triple gets one of a few names (one cell spec per triple, or one
+    spec per segment where it covers a whole FM row); rfm5 groups the rfm11 names."""
+    names = SEGMENT_NAMES[: draw(st.integers(1, len(SEGMENT_NAMES)))]
+    by_fm_row = draw(st.booleans())
+    cells: dict[str, list[str]] = {n: [] for n in names}
+    if by_fm_row:
+        for r in range(1, 6):
+            for fm in range(1, 6):
+                cells[draw(st.sampled_from(names))].append(f"r{r} fm{fm}")
+    else:
+        for r in range(1, 6):
+            for f in range(1, 6):
+                for m in range(1, 6):
+                    cells[draw(st.sampled_from(names))].append(f"r{r} f{f} m{m}")
+    rfm11_map = [{"name": n, "cells": c, "action": ""} for n, c in cells.items() if c]
+    groups: dict[str, list[str]] = {}
+    for seg in rfm11_map:
+        groups.setdefault(draw(st.sampled_from(["Top", "Middle", "Bottom"])), []).append(seg["name"])
+    rfm5_map = [{"name": g, "rfm11": members, "cells": [], "action": ""} for g, members in groups.items()]
+    return {"rfm11": rfm11_map, "rfm5": rfm5_map}
+
+
+@bounded(40)
+@given(worlds(max_accounts=30), custom_maps())
+def test_kernel_equals_reference_with_custom_maps(world: World, maps: dict) -> None:
+    kernel_or_skip()
+    cfg = config()
+    cfg["maps"] = maps
+    as_of = max((li.day for li in world.line_items), default=FIRST_DAY)
+    assert_kernel_matches(world, as_of, cfg)
