@@ -13,6 +13,7 @@
 //!   consecutive snapshots elsewhere), computed along a chain of comparable snapshots and
 //!   stored sparsely beside the raw ones.
 //! - [`cohorts`]: first-purchase cohorts × periods since, logo and revenue retention.
+//! - [`series`]: a snapshot series (many as-of dates) from one preparation of the inputs.
 //! - [`calendar`]: civil dates and month/quarter/week periods on day numbers.
 
 pub mod calendar;
@@ -20,6 +21,7 @@ pub mod cohorts;
 pub mod hysteresis;
 pub mod maps;
 pub mod migration;
+pub mod series;
 pub mod snapcols;
 
 #[cfg(test)]
