@@ -306,6 +306,10 @@ def migration(
     a, b = pick_pair(snaps, from_, to)
     k = _use_effective(db_path, map, raw, config_path)
     m = _call(_core.migration_matrix, str(db_path), a.id, b.id, map=map, effective=k >= 2)
+    return _migration(m, a, b, map, k)
+
+
+def _migration(m: dict, a: Snapshot, b: Snapshot, map: str, k: int) -> Migration:
     cells = pl.DataFrame(
         {
             "from": m["from"],
@@ -491,8 +495,10 @@ def velocity(
         pairs = list(zip(chain, chain[1:]))
     else:
         pairs = [(a, b)]
-    frames = [velocity_of(migration(db_path, x.id, y.id, map=map, raw=raw, config_path=config_path)) for x, y in pairs]
-    return pl.concat(frames)
+    k = _use_effective(db_path, map, raw, config_path)
+    ids = [pairs[0][0].id] + [y.id for _, y in pairs]
+    mats = _call(_core.migration_chain, str(db_path), ids, map=map, effective=k >= 2)
+    return pl.concat([velocity_of(_migration(m, x, y, map, k)) for m, (x, y) in zip(mats, pairs)])
 
 
 # --- account history -------------------------------------------------------------------------

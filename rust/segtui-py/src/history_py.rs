@@ -42,6 +42,10 @@ fn migration_matrix<'py>(
     effective: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let m = py.detach(|| migration::migration(&db_path, a, b, map, effective)).map_err(err)?;
+    matrix_dict(py, m)
+}
+
+fn matrix_dict<'py>(py: Python<'py>, m: migration::Matrix) -> PyResult<Bound<'py, PyDict>> {
     let cells = m.cells();
     let d = PyDict::new(py);
     d.set_item("labels", m.labels.clone())?;
@@ -53,6 +57,25 @@ fn migration_matrix<'py>(
     d.set_item("revenue_a", cells.iter().map(|c| c.revenue_a).collect::<Vec<_>>())?;
     d.set_item("revenue_b", cells.iter().map(|c| c.revenue_b).collect::<Vec<_>>())?;
     Ok(d)
+}
+
+/// The matrices between consecutive snapshots of `ids`, each snapshot read once: a list of
+/// dicts shaped like [`migration_matrix`]'s.
+#[pyfunction]
+#[pyo3(signature = (db_path, ids, map = "rfm11", effective = false))]
+fn migration_chain<'py>(
+    py: Python<'py>,
+    db_path: PathBuf,
+    ids: Vec<i64>,
+    map: &str,
+    effective: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let ms = py.detach(|| migration::migration_chain(&db_path, &ids, map, effective)).map_err(err)?;
+    let out = PyList::empty(py);
+    for m in ms {
+        out.append(matrix_dict(py, m)?)?;
+    }
+    Ok(out)
 }
 
 /// The accounts of one migration cell `from_label -> to_label` (`(new)` / `(gone)` allowed):
@@ -350,6 +373,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_series_columns, m)?)?;
     m.add_function(wrap_pyfunction!(migration_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(migration_cell, m)?)?;
+    m.add_function(wrap_pyfunction!(migration_chain, m)?)?;
     m.add_function(wrap_pyfunction!(hysteresis_refresh, m)?)?;
     m.add_function(wrap_pyfunction!(cohorts_columns, m)?)?;
     m.add_function(wrap_pyfunction!(cohorts_store, m)?)?;

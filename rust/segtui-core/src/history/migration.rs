@@ -265,6 +265,40 @@ pub fn migration_cell(
     cell_accounts(Side::of(&ca, 0), Side::of(&cb, 0), f, t)
 }
 
+/// The matrices between consecutive snapshots of `ids` (`ids[0] -> ids[1]`, `ids[1] -> ids[2]`,
+/// …), each snapshot read once (in parallel), all coded in one label space.
+pub fn migration_chain(path: &Path, ids: &[i64], map: &str, effective: bool) -> Result<Vec<Matrix>> {
+    use rayon::prelude::*;
+    let spec = map_spec(map).ok_or_else(|| unknown_map(map))?;
+    let use_held = effective && spec.hysteresis;
+    let rfm5 = spec.name == "rfm5";
+    let read = |id: i64| -> Result<(SnapCols, Labels)> {
+        let conn = open_read(path)?;
+        let mut labels = [Labels::new()];
+        let mut cols = read_snapshot(&conn, id, &[spec.column], &mut labels, spec.null_label, true)?;
+        let [mut labels] = labels;
+        if use_held {
+            let mut other = Labels::new();
+            let (l11, l5) = if rfm5 { (&mut other, &mut labels) } else { (&mut labels, &mut other) };
+            let held = read_held(&conn, id, l11, l5)?;
+            apply_held(&mut cols, &held, 0, rfm5);
+        }
+        Ok((cols, labels))
+    };
+    let read_all: Vec<Result<(SnapCols, Labels)>> = ids.par_iter().map(|&id| read(id)).collect();
+    let mut labels = Labels::new();
+    let mut snaps = Vec::with_capacity(ids.len());
+    for r in read_all {
+        let (mut cols, own) = r?;
+        let remap: Vec<u16> = own.names().iter().map(|n| labels.code_str(n)).collect();
+        for c in cols.codes[0].iter_mut() {
+            *c = remap[*c as usize];
+        }
+        snaps.push(cols);
+    }
+    snaps.windows(2).map(|w| matrix(Side::of(&w[0], 0), Side::of(&w[1], 0), &labels, spec.order)).collect()
+}
+
 pub(crate) fn unknown_map(map: &str) -> HistoryError {
     HistoryError::Invalid(format!(
         "unknown segment map {map:?}: choose one of {}",

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use super::cohorts::{cohorts, read_lines};
 use super::calendar::{days_from_civil, Period};
 use super::hysteresis::refresh;
-use super::migration::{migration, migration_cell};
+use super::migration::{migration, migration_cell, migration_chain};
 use super::snapcols::open_read;
 
 struct TempStore(PathBuf);
@@ -76,6 +76,20 @@ fn migration_from_the_store_reconciles() {
     assert!(m5.labels.contains(&"5:Loyal".to_string()));
     assert!(migration(&t.0, a, 999, "rfm11", false).is_err());
     assert!(migration(&t.0, a, b, "nope", false).is_err());
+}
+
+#[test]
+fn a_chain_of_matrices_equals_the_pairs() {
+    let (t, conn) = store("chain");
+    let s1 = snapshot(&conn, 100, "fp", &[(1, "Loyal", 10), (2, "Lost", 20)]);
+    let s2 = snapshot(&conn, 130, "fp", &[(1, "At Risk", 7), (2, "Loyal", 25), (3, "Champions", 1)]);
+    let s3 = snapshot(&conn, 160, "fp", &[(1, "Hibernating", 3), (3, "Champions", 9), (4, "Promising", 2)]);
+    let chain = migration_chain(&t.0, &[s1, s2, s3], "rfm11", false).unwrap();
+    assert_eq!(chain.len(), 2);
+    for (m, (a, b)) in chain.iter().zip([(s1, s2), (s2, s3)]) {
+        assert_eq!(m.cells(), migration(&t.0, a, b, "rfm11", false).unwrap().cells());
+    }
+    assert!(migration_chain(&t.0, &[s1], "rfm11", false).unwrap().is_empty());
 }
 
 #[test]
