@@ -108,6 +108,10 @@ def migration_cell(
 ) -> tuple[Column, Column, Column]:
     """The accounts of one cell: ``(account ids uint32, revenue_a int64, revenue_b int64)``."""
 
+def migration_chain(db_path: str, ids: list[int], map: str = "rfm11", effective: bool = False) -> list[dict[str, list]]:
+    """The matrices between consecutive snapshots of ``ids`` (each read once), shaped like
+    :func:`migration_matrix`'s result."""
+
 def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
     """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
     returns ``{"chains", "computed", "held"}``."""
