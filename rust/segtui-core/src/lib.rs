@@ -12,5 +12,6 @@ pub mod history;
 pub mod import;
 pub mod keys;
 pub mod money;
+pub mod rules;
 pub mod schema;
 pub mod store_io;

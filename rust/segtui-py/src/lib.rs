@@ -11,6 +11,7 @@ mod columns;
 mod engine_py;
 mod history_py;
 mod import_py;
+mod rules_py;
 mod store_py;
 
 #[pymodule]
@@ -23,6 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     engine_py::register(m)?;
     store_py::register(m)?;
     history_py::register(m)?;
+    rules_py::register(m)?;
     Ok(())
 }
 
