@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use segtui_core::engine::{AccountCols, Costs, Events, Inputs, LineItems, ScoreConfig, ScoreResult};
-use segtui_core::history::{calendar, cohorts, hysteresis, migration, series, snapcols, HistoryError};
+use segtui_core::history::{calendar, cohorts, hysteresis, migration, packed, series, snapcols, HistoryError};
 
 use crate::columns::{Column, NumView};
 
@@ -97,6 +97,14 @@ fn migration_cell(
         .detach(|| migration::migration_cell(&db_path, a, b, map, effective, from_label, to_label))
         .map_err(err)?;
     Ok((Column::from(acc), Column::from(ra), Column::from(rb)))
+}
+
+/// Pack the columns history reads for every snapshot of `ids` that lacks fresh ones. Returns
+/// how many were packed, or `None` when the store stayed busy for `wait_ms`.
+#[pyfunction]
+#[pyo3(signature = (db_path, ids, wait_ms = 100))]
+fn history_pack(py: Python<'_>, db_path: PathBuf, ids: Vec<i64>, wait_ms: u64) -> PyResult<Option<usize>> {
+    py.detach(|| packed::ensure_packed(&db_path, &ids, wait_ms)).map_err(err)
 }
 
 /// Bring the stored effective segments (hysteresis `k`; `k <= 1` = none) of every chain of
@@ -375,6 +383,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(migration_cell, m)?)?;
     m.add_function(wrap_pyfunction!(migration_chain, m)?)?;
     m.add_function(wrap_pyfunction!(hysteresis_refresh, m)?)?;
+    m.add_function(wrap_pyfunction!(history_pack, m)?)?;
     m.add_function(wrap_pyfunction!(cohorts_columns, m)?)?;
     m.add_function(wrap_pyfunction!(cohorts_store, m)?)?;
     m.add_function(wrap_pyfunction!(series_days, m)?)?;

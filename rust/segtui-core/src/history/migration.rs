@@ -11,7 +11,8 @@
 use std::path::Path;
 
 use super::maps::{canonical_order, map_spec, MapSpec, GONE, NEW};
-use super::snapcols::{apply_held, open_read, read_held, read_snapshot, Labels, SnapCols};
+use super::packed::read_map;
+use super::snapcols::{apply_held, open_read, read_held, Labels, SnapCols};
 use super::{HistoryError, Result};
 
 /// One side of a migration: account ids ascending, segment codes, revenue.
@@ -199,9 +200,8 @@ pub fn read_pair(
     let use_held = effective && spec.hysteresis;
     let read = |id: i64| -> Result<(SnapCols, Labels, Vec<(u32, u16, u16, u32)>)> {
         let conn = open_read(path)?;
-        let mut labels = [Labels::new()];
-        let cols = read_snapshot(&conn, id, &[spec.column], &mut labels, spec.null_label, true)?;
-        let [mut labels] = labels;
+        let mut labels = Labels::new();
+        let cols = read_map(&conn, id, spec.column, spec.null_label, &mut labels)?;
         let held = if use_held {
             // Held rows are coded in the same interner as the map's column; the other RFM
             // map's labels go to a scratch interner and are recoded below.
@@ -274,9 +274,8 @@ pub fn migration_chain(path: &Path, ids: &[i64], map: &str, effective: bool) -> 
     let rfm5 = spec.name == "rfm5";
     let read = |id: i64| -> Result<(SnapCols, Labels)> {
         let conn = open_read(path)?;
-        let mut labels = [Labels::new()];
-        let mut cols = read_snapshot(&conn, id, &[spec.column], &mut labels, spec.null_label, true)?;
-        let [mut labels] = labels;
+        let mut labels = Labels::new();
+        let mut cols = read_map(&conn, id, spec.column, spec.null_label, &mut labels)?;
         if use_held {
             let mut other = Labels::new();
             let (l11, l5) = if rfm5 { (&mut other, &mut labels) } else { (&mut labels, &mut other) };

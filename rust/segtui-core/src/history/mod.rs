@@ -7,6 +7,7 @@
 //!   with their canonical label order.
 //! - [`snapcols`]: reading one snapshot's segment and revenue columns out of the store fast,
 //!   interning labels to small codes.
+//! - [`packed`]: the columns history reads, packed once per snapshot (fast, cold-cache safe).
 //! - [`migration`]: the from × to matrix between two snapshots (with `(new)` and `(gone)`),
 //!   and the accounts of one cell.
 //! - [`hysteresis`]: effective segments (an account leaves a segment only after `k`
@@ -21,6 +22,7 @@ pub mod cohorts;
 pub mod hysteresis;
 pub mod maps;
 pub mod migration;
+pub mod packed;
 pub mod series;
 pub mod snapcols;
 
