@@ -112,6 +112,10 @@ def migration_chain(db_path: str, ids: list[int], map: str = "rfm11", effective:
     """The matrices between consecutive snapshots of ``ids`` (each read once), shaped like
     :func:`migration_matrix`'s result."""
 
+def history_pack(db_path: str, ids: list[int], wait_ms: int = 100) -> int | None:
+    """Pack the columns history reads for the snapshots of ``ids`` lacking fresh ones; how many
+    were packed, or ``None`` when the store stayed busy for ``wait_ms``."""
+
 def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
     """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
     returns ``{"chains", "computed", "held"}``."""
