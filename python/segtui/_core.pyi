@@ -160,6 +160,8 @@ def score_columns(
 
 # --- history (segtui.history) ----------------------------------------------------------------
 
+from collections.abc import Callable, Mapping  # noqa: E402
+
 def migration_matrix(db_path: str, a: int, b: int, map: str = "rfm11", effective: bool = False) -> dict[str, list]:
     """The from × to matrix between snapshots ``a`` and ``b`` over ``map``: keys ``labels``,
     ``rows``, ``cols`` (labels, ``(new)`` / ``(gone)`` last) and the non-empty cells as parallel
@@ -170,6 +172,14 @@ def migration_cell(
     db_path: str, a: int, b: int, from_label: str, to_label: str, map: str = "rfm11", effective: bool = False
 ) -> tuple[Column, Column, Column]:
     """The accounts of one cell: ``(account ids uint32, revenue_a int64, revenue_b int64)``."""
+
+def migration_chain(db_path: str, ids: list[int], map: str = "rfm11", effective: bool = False) -> list[dict[str, list]]:
+    """The matrices between consecutive snapshots of ``ids`` (each read once), shaped like
+    :func:`migration_matrix`'s result."""
+
+def history_pack(db_path: str, ids: list[int], wait_ms: int = 100) -> int | None:
+    """Pack the columns history reads for the snapshots of ``ids`` lacking fresh ones; how many
+    were packed, or ``None`` when the store stayed busy for ``wait_ms``."""
 
 def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
     """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
@@ -192,6 +202,24 @@ def series_days(by: str, since: int, until: int) -> list[int]:
 
 def period_label(by: str, day: int) -> str:
     """``2025-02`` (month), ``2025-Q1`` (quarter) or the week's Monday, for the period of ``day``."""
+
+def score_series_columns(
+    line_items: Mapping[str, Buffer],
+    costs: Mapping[str, Buffer],
+    events: Mapping[str, Buffer],
+    accounts: Mapping[str, Buffer],
+    n_accounts: int,
+    cost_categories: list[str],
+    event_kinds: list[str],
+    as_of_days: list[int],
+    config_json: str,
+    each: Callable[[dict[str, Any]], object] | None = None,
+) -> list[dict[str, Any]]:
+    """A snapshot series over the inputs of :func:`score_columns`: every day of ``as_of_days``
+    (strictly ascending) scored from one preparation of the rows (day order, merged line
+    items). Each result is exactly what :func:`score_columns` returns for that day; with
+    ``each`` the results go to it one by one (and the list is empty), else they are returned."""
+
 # --- rules (segtui.rules) ---------------------------------------------------------------------
 
 class RuleError(ValueError):
