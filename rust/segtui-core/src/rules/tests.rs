@@ -473,14 +473,20 @@ fn many_accounts_many_rounds_and_a_permuted_row_order_agree_with_naive_counts() 
     let l = EventLog { events: Events { account: &ev_account, day: &ev_day, kind: &ev_kind }, kinds: &kinds };
     let rules = ["did \"a\" >= 2 times in 10d", "active_days in 20d >= 3", "first \"b\" in 30d", "did \"c\" = 0 times ever"];
     let m = run(&rules, &t, Some(&l), d).unwrap();
+    let mut by_account: Vec<Vec<usize>> = vec![Vec::new(); n + 800];
+    for i in 0..n_ev {
+        if ev_day[i] <= d {
+            by_account[ev_account[i] as usize].push(i);
+        }
+    }
     for (row, &acc) in accounts.iter().enumerate() {
-        let mine = |i: usize| ev_account[i] == acc && ev_day[i] <= d;
-        let count_a = (0..n_ev).filter(|&i| mine(i) && ev_kind[i] == 0 && d - ev_day[i] < 10).count();
-        let mut days: Vec<i32> = (0..n_ev).filter(|&i| mine(i) && d - ev_day[i] < 20).map(|i| ev_day[i]).collect();
+        let mine = &by_account[acc as usize];
+        let count_a = mine.iter().filter(|&&i| ev_kind[i] == 0 && d - ev_day[i] < 10).count();
+        let mut days: Vec<i32> = mine.iter().filter(|&&i| d - ev_day[i] < 20).map(|&i| ev_day[i]).collect();
         days.sort();
         days.dedup();
-        let first_b = (0..n_ev).filter(|&i| mine(i) && ev_kind[i] == 1).map(|i| ev_day[i]).min();
-        let any_c = (0..n_ev).any(|i| mine(i) && ev_kind[i] == 2);
+        let first_b = mine.iter().filter(|&&i| ev_kind[i] == 1).map(|&i| ev_day[i]).min();
+        let any_c = mine.iter().any(|&i| ev_kind[i] == 2);
         let want = [count_a >= 2, days.len() >= 3, first_b.is_some_and(|f| d - f < 30), !any_c];
         for (k, w) in want.iter().enumerate() {
             assert_eq!(m[k].get(row), *w, "rule {} row {row} account {acc}", rules[k]);
