@@ -8,6 +8,7 @@
 
 pub mod dates;
 pub mod engine;
+pub mod history;
 pub mod import;
 pub mod keys;
 pub mod money;

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod columns;
 mod engine_py;
+mod history_py;
 mod import_py;
 mod rules_py;
 mod store_py;
@@ -22,6 +23,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     import_py::register(m)?;
     engine_py::register(m)?;
     store_py::register(m)?;
+    history_py::register(m)?;
     rules_py::register(m)?;
     Ok(())
 }
