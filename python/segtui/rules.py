@@ -173,8 +173,10 @@ def frame_units(
     """The rule unit of each usable column of ``frame``.
 
     Integers are ``int`` (``money:SCALE`` when named in ``money``; ``day`` when the name ends
-    in ``_day``), floats ``float``, dates ``day``, strings and categoricals ``text``, booleans
-    ``bool``. ``units`` overrides any of these. Other types (lists, structs) are left out.
+    in ``_day``), floats ``float`` (``percent`` when the name ends in ``_pct``: percentage
+    points, as the accounts export shows margin_pct), dates ``day``, strings and categoricals
+    ``text``, booleans ``bool``. ``units`` overrides any of these (``ratio`` is a share stored
+    as a fraction). Other types (lists, structs) are left out.
     """
     money = set(money)
     out: dict[str, str] = {}
@@ -182,7 +184,8 @@ def frame_units(
         if dtype.is_integer():
             unit = f"money:{scale}" if name in money else ("day" if name.endswith("_day") else "int")
         elif dtype.is_float():
-            unit = "float"
+            # shares are exported in percentage points (margin_pct 23.47 = 23.47 %)
+            unit = "percent" if name.endswith("_pct") else "float"
         elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
             unit = "day"
         elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Enum, pl.Categorical)):
@@ -207,7 +210,7 @@ def _column(s: pl.Series, unit: str) -> tuple[Any, Any]:
             s = s.cast(pl.Date).cast(pl.Int32)
         arr = s.fill_null(0).cast(pl.Int32).to_numpy()
         return np.ascontiguousarray(arr, dtype=np.int32), valid
-    if unit == "float":
+    if unit in ("float", "percent", "ratio"):
         return np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy(), dtype=np.float64), None
     if unit == "bool":
         return np.ascontiguousarray(s.fill_null(False).cast(pl.UInt8).to_numpy(), dtype=np.uint8), valid

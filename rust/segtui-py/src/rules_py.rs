@@ -36,6 +36,8 @@ fn parse_unit(s: &str) -> PyResult<Unit> {
     Ok(match s {
         "int" => Unit::Int,
         "float" => Unit::Float,
+        "percent" => Unit::Percent,
+        "ratio" => Unit::Ratio,
         "day" => Unit::Day,
         "text" => Unit::Text,
         "bool" => Unit::Bool,
@@ -44,7 +46,7 @@ fn parse_unit(s: &str) -> PyResult<Unit> {
             Some(scale) if scale <= 6 => Unit::Money { scale },
             _ => {
                 return Err(PyValueError::new_err(format!(
-                    "unknown unit {s:?}: use int, money:N, float, day, text or bool"
+                    "unknown unit {s:?}: use int, money:N, float, percent, ratio, day, text or bool"
                 )))
             }
         },
@@ -169,7 +171,7 @@ fn rules_evaluate(
         let unit = parse_unit(unit)?;
         let values = match unit {
             Unit::Int | Unit::Money { .. } => Held::I64(NumView::new(values, name)?),
-            Unit::Float => Held::F64(NumView::new(values, name)?),
+            Unit::Float | Unit::Percent | Unit::Ratio => Held::F64(NumView::new(values, name)?),
             Unit::Day => Held::I32(NumView::new(values, name)?),
             Unit::Bool => Held::U8(NumView::new(values, name)?),
             Unit::Text => match values.extract::<(Bound<'_, PyAny>, Vec<String>)>() {
