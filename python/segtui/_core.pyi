@@ -6,6 +6,7 @@ buffer-protocol objects (numpy arrays), text inputs are ``TextSpec`` tuples made
 """
 
 from collections.abc import Buffer
+from typing import Any
 
 __version__: str
 SCHEMA_VERSION: int
@@ -28,4 +29,140 @@ class Column(Buffer):
 
 # --- scoring engine (segtui.scoring) ----------------------------------------------------------
 
+class ScoreConfigError(ValueError):
+    """The scoring configuration is invalid. The message starts with the dotted key:
+    ``rfm.window_days: expected a positive integer, got -3``."""
+
+class ScoreInputError(ValueError):
+    """The scoring input columns are inconsistent (length, index out of range, missing or
+    unknown column); the message names the column and, where it applies, the row."""
+
+def default_config_json() -> str:
+    """The design's default scoring configuration as canonical JSON (sorted keys, complete)."""
+
+def canonical_config_json(config_json: str) -> str:
+    """Validate ``config_json`` (a JSON object; absent keys keep their defaults) and return the
+    complete configuration as canonical JSON: hash it for a fingerprint. Raises
+    :class:`ScoreConfigError` naming the key."""
+
+def score_columns(
+    line_items: dict[str, Buffer],
+    costs: dict[str, Buffer],
+    events: dict[str, Buffer],
+    accounts: dict[str, Buffer],
+    n_accounts: int,
+    cost_categories: list[str],
+    event_kinds: list[str],
+    as_of_day: int,
+    config_json: str,
+) -> dict[str, Any]:
+    """Score every account as of ``as_of_day`` (days since 1970-01-01); GIL released throughout.
+
+    Columns are C-contiguous buffers (numpy arrays) of exactly these dtypes, borrowed without
+    copying; accounts are the dense index ``accounts.id - 1``. An empty dict is a table with no
+    rows; unknown column names are rejected.
+
+    - ``line_items``: ``account`` uint32, ``day`` int32, ``amount`` int64 (minor units, negative =
+      refund), optional ``invoice_key`` int64 (0 = no invoice: the purchase is the account-day).
+    - ``costs``: ``account`` int64 (-1 = pooled), ``day`` int32, ``category`` uint32 (index into
+      ``cost_categories``), ``amount`` int64, optional ``driver_units`` int64 (``-2**63`` = null).
+    - ``events``: ``account`` uint32, ``day`` int32, ``kind`` uint32 (index into ``event_kinds``).
+    - ``accounts``: each optional, length ``n_accounts``: ``employees``, ``mrr``, ``seats``,
+      ``seat_limit`` int64 (``-2**63`` = null); ``signup_day``, ``renewal_day`` int32 (``-2**31`` =
+      null).
+
+    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...]}``:
+
+    - ``columns``: one :class:`Column` per field, one row per account with any line item or
+      cost on or before the as-of day (saas mode: or any event), ascending ``account``:
+      ``account`` uint32; ``recency_days`` int64 (``-2**63`` = no purchase); ``frequency``,
+      ``monetary`` int64; ``r_score``, ``f_score``, ``m_score`` uint8 (0 = no purchase);
+      ``rfm_segment``, ``rfm5_segment`` uint8 codes (0 = "No Purchase"); ``revenue``,
+      ``direct_cost``, ``allocated_cost``, ``margin`` int64 minor units; ``margin_pct`` float64
+      (NaN when revenue <= 0); ``quadrant`` uint8 (0 = outside the quadrant population);
+      ``churn_risk`` uint8 0-100; ``churn_band`` uint8; ``churn_reasons`` uint32 bit set over
+      ``labels["churn_reasons"]``; ``health`` uint8 0-100; ``health_band``, ``lifecycle``,
+      ``tier`` (0 = no events in the store), ``size_band`` (0 = unknown employees) uint8 codes.
+    - ``labels``: for each code column (and ``churn_reasons``), the list mapping code -> label
+      (``""`` for the null codes).
+    - ``pools``: per pooled cost category with rows in the window: ``{"category", "driver",
+      "pooled", "allocated", "unallocated"}`` (int minor units; allocated + unallocated == pooled).
+
+    Raises :class:`ScoreConfigError` or :class:`ScoreInputError`. Definitions: docs/scoring.md.
+    """
+
 # --- store reads and snapshot writes ---------------------------------------------------------
+
+# --- history (segtui.history) ----------------------------------------------------------------
+
+def migration_matrix(db_path: str, a: int, b: int, map: str = "rfm11", effective: bool = False) -> dict[str, list]:
+    """The from × to matrix between snapshots ``a`` and ``b`` over ``map``: keys ``labels``,
+    ``rows``, ``cols`` (labels, ``(new)`` / ``(gone)`` last) and the non-empty cells as parallel
+    lists ``from``, ``to``, ``accounts``, ``revenue_a``, ``revenue_b``. ``effective`` reads the
+    stored effective (hysteresis) segments for the RFM maps."""
+
+def migration_cell(
+    db_path: str, a: int, b: int, from_label: str, to_label: str, map: str = "rfm11", effective: bool = False
+) -> tuple[Column, Column, Column]:
+    """The accounts of one cell: ``(account ids uint32, revenue_a int64, revenue_b int64)``."""
+
+def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
+    """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
+    returns ``{"chains", "computed", "held"}``."""
+
+def cohorts_columns(
+    account: Buffer, day: Buffer, amount: Buffer, invoice_key: Buffer, n_accounts: int, as_of_day: int, by: str = "month"
+) -> dict:
+    """Cohorts over line-item columns (uint32 dense account, int32 day, int64 amount, int64
+    invoice key): the long table as columns ``cohort`` (list), ``period`` (int32), ``complete``
+    (uint8), ``accounts``, ``active``, ``revenue`` (int64), ``logo_retention``,
+    ``revenue_retention`` (float64, NaN = undefined), plus ``as_of_day``,
+    ``no_purchase_accounts``, ``revenue_before_cohort``."""
+
+def cohorts_store(db_path: str, as_of_day: int | None = None, by: str = "month") -> dict:
+    """:func:`cohorts_columns` over the store's line items (as of the latest line item's day)."""
+
+def series_days(by: str, since: int, until: int) -> list[int]:
+    """The last day of every ``by`` period (week, month, quarter) ending within ``since..=until``."""
+
+def period_label(by: str, day: int) -> str:
+    """``2025-02`` (month), ``2025-Q1`` (quarter) or the week's Monday, for the period of ``day``."""
+# --- rules (segtui.rules) ---------------------------------------------------------------------
+
+class RuleError(ValueError):
+    """A rule that does not compile; ``args`` = (message, index, line, column, length)."""
+
+RuleWarningTuple = tuple[str, int, int, int]  # (message, line, column, length)
+
+def rules_parse(rules: list[str]) -> list[list[str]]:
+    """Syntax check; the metric names each rule mentions. Raises :class:`RuleError`."""
+
+def rules_check(
+    rules: list[str], metrics: list[tuple[str, str]], event_kinds: list[str] | None = None
+) -> list[tuple[list[RuleWarningTuple], list[str] | None, int | None, bool]]:
+    """Compile against ``[(name, unit)]`` (unit: int, money:N, float, day, text, bool).
+
+    Per rule: (warnings, event kinds it reads or None for all, longest window in days or None
+    for all history, whether it reads events at all).
+    """
+
+def rules_read_events(
+    db: str, kinds: list[str] | None, max_window: int | None, as_of_day: int
+) -> tuple[Column, Column, Column, list[str]]:
+    """Events of the store on or before ``as_of_day``: (account uint32 = id - 1, day int32,
+    kind uint32 index into the returned names)."""
+
+def rules_evaluate(
+    rules: list[str],
+    n_rows: int,
+    account: Buffer | None,
+    columns: list[tuple[str, str, Buffer | TextSpec, Buffer | None, bool]],
+    events: tuple[Buffer, Buffer, Buffer] | None,
+    event_kinds: list[str],
+    as_of_day: int,
+) -> tuple[list[Column], list[list[RuleWarningTuple]]]:
+    """Every rule over every row in one pass: one uint8 (0/1) column per rule, and warnings.
+
+    ``columns``: (name, unit, values, validity uint8 or None, per_account); values are int64
+    (int, money:N), float64 (float, NaN = missing), int32 (day), uint8 (bool) or a text spec.
+    """

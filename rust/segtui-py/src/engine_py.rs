@@ -1,5 +1,199 @@
-use pyo3::prelude::*;
+//! The scoring engine across the boundary: numpy columns in, `Column`s out, GIL released.
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::columns::{Column, NumView};
+use pyo3::buffer::Element;
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use segtui_core::engine::{
+    score, AccountCols, Costs, Events, Inputs, LineItems, ScoreConfig, ScoreResult,
+};
+
+create_exception!(_core, ScoreConfigError, PyValueError, "The scoring configuration is invalid; the message names the key.");
+create_exception!(_core, ScoreInputError, PyValueError, "The scoring input columns are inconsistent; the message names the column.");
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ScoreConfigError", m.py().get_type::<ScoreConfigError>())?;
+    m.add("ScoreInputError", m.py().get_type::<ScoreInputError>())?;
+    m.add_function(wrap_pyfunction!(score_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(default_config_json, m)?)?;
+    m.add_function(wrap_pyfunction!(canonical_config_json, m)?)?;
     Ok(())
+}
+
+fn parse_config(config_json: &str) -> PyResult<ScoreConfig> {
+    ScoreConfig::from_json(config_json).map_err(|e| ScoreConfigError::new_err(e.to_string()))
+}
+
+/// The default scoring configuration as canonical JSON.
+#[pyfunction]
+fn default_config_json() -> String {
+    ScoreConfig::default().to_canonical_json()
+}
+
+/// Validate a configuration (defaults + the given keys) and return it complete, canonical.
+#[pyfunction]
+fn canonical_config_json(py: Python<'_>, config_json: &str) -> PyResult<String> {
+    let _ = py;
+    Ok(parse_config(config_json)?.to_canonical_json())
+}
+
+/// The named columns of one input table. Unknown names are rejected (typos must not pass
+/// silently); an empty dict is a table with no rows.
+struct Table<'py> {
+    name: &'static str,
+    dict: Bound<'py, PyDict>,
+}
+
+impl<'py> Table<'py> {
+    fn new(name: &'static str, dict: &Bound<'py, PyDict>, known: &[&str]) -> PyResult<Self> {
+        for key in dict.keys() {
+            let k: String = key.extract().map_err(|_| {
+                ScoreInputError::new_err(format!("{name}: column names must be strings"))
+            })?;
+            if !known.contains(&k.as_str()) {
+                return Err(ScoreInputError::new_err(format!(
+                    "{name}: unknown column {k:?} (expected {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(Table { name, dict: dict.clone() })
+    }
+
+    /// A column; `required` ones must be present unless the table is empty.
+    fn col<T: Element + Copy>(&self, key: &str, required: bool) -> PyResult<Option<NumView<T>>> {
+        match self.dict.get_item(key)? {
+            Some(obj) => NumView::<T>::new(&obj, &format!("{}.{key}", self.name))
+                .map(Some)
+                .map_err(|e| ScoreInputError::new_err(e.to_string())),
+            None if required && !self.dict.is_empty() => Err(ScoreInputError::new_err(format!(
+                "{}: missing column {key:?}",
+                self.name
+            ))),
+            None => Ok(None),
+        }
+    }
+}
+
+fn slice<T: Element + Copy>(v: &Option<NumView<T>>) -> &[T] {
+    v.as_ref().map_or(&[], |v| v.as_slice())
+}
+
+/// Score one as-of day over int-coded columns. See the stub for the full contract.
+#[pyfunction]
+#[pyo3(signature = (line_items, costs, events, accounts, n_accounts, cost_categories, event_kinds, as_of_day, config_json))]
+#[allow(clippy::too_many_arguments)]
+fn score_columns<'py>(
+    py: Python<'py>,
+    line_items: &Bound<'py, PyDict>,
+    costs: &Bound<'py, PyDict>,
+    events: &Bound<'py, PyDict>,
+    accounts: &Bound<'py, PyDict>,
+    n_accounts: usize,
+    cost_categories: Vec<String>,
+    event_kinds: Vec<String>,
+    as_of_day: i32,
+    config_json: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let config = parse_config(config_json)?;
+    let li = Table::new("line_items", line_items, &["account", "day", "amount", "invoice_key"])?;
+    let li_account = li.col::<u32>("account", true)?;
+    let li_day = li.col::<i32>("day", true)?;
+    let li_amount = li.col::<i64>("amount", true)?;
+    let li_invoice = li.col::<i64>("invoice_key", false)?;
+    let co = Table::new("costs", costs, &["account", "day", "category", "amount", "driver_units"])?;
+    let co_account = co.col::<i64>("account", true)?;
+    let co_day = co.col::<i32>("day", true)?;
+    let co_category = co.col::<u32>("category", true)?;
+    let co_amount = co.col::<i64>("amount", true)?;
+    let co_units = co.col::<i64>("driver_units", false)?;
+    let ev = Table::new("events", events, &["account", "day", "kind"])?;
+    let ev_account = ev.col::<u32>("account", true)?;
+    let ev_day = ev.col::<i32>("day", true)?;
+    let ev_kind = ev.col::<u32>("kind", true)?;
+    let ac = Table::new(
+        "accounts",
+        accounts,
+        &["employees", "mrr", "seats", "seat_limit", "signup_day", "renewal_day"],
+    )?;
+    let ac_employees = ac.col::<i64>("employees", false)?;
+    let ac_mrr = ac.col::<i64>("mrr", false)?;
+    let ac_seats = ac.col::<i64>("seats", false)?;
+    let ac_seat_limit = ac.col::<i64>("seat_limit", false)?;
+    let ac_signup = ac.col::<i32>("signup_day", false)?;
+    let ac_renewal = ac.col::<i32>("renewal_day", false)?;
+
+    let inputs = Inputs {
+        n_accounts,
+        line_items: LineItems {
+            account: slice(&li_account),
+            day: slice(&li_day),
+            amount: slice(&li_amount),
+            invoice_key: slice(&li_invoice),
+        },
+        costs: Costs {
+            account: slice(&co_account),
+            day: slice(&co_day),
+            category: slice(&co_category),
+            amount: slice(&co_amount),
+            driver_units: slice(&co_units),
+        },
+        events: Events { account: slice(&ev_account), day: slice(&ev_day), kind: slice(&ev_kind) },
+        accounts: AccountCols {
+            employees: slice(&ac_employees),
+            mrr: slice(&ac_mrr),
+            seats: slice(&ac_seats),
+            seat_limit: slice(&ac_seat_limit),
+            signup_day: slice(&ac_signup),
+            renewal_day: slice(&ac_renewal),
+        },
+        cost_categories: &cost_categories,
+        event_kinds: &event_kinds,
+    };
+    // The views pin the numpy buffers until they drop, after the detached call returns.
+    let result = py
+        .detach(|| score(&inputs, as_of_day, &config))
+        .map_err(|e| ScoreInputError::new_err(e.message))?;
+    result_to_dict(py, result)
+}
+
+fn result_to_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDict>> {
+    let s = r.scores;
+    let cols = PyDict::new(py);
+    macro_rules! put {
+        ($($f:ident),*) => { $( cols.set_item(stringify!($f), Column::from(s.$f))?; )* };
+    }
+    put!(
+        account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
+        rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
+        churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
+    );
+    let labels = PyDict::new(py);
+    labels.set_item("rfm_segment", r.rfm_segment_labels)?;
+    labels.set_item("rfm5_segment", r.rfm5_segment_labels)?;
+    labels.set_item("quadrant", r.quadrant_labels)?;
+    labels.set_item("churn_band", r.churn_band_labels)?;
+    labels.set_item("churn_reasons", r.churn_reason_labels)?;
+    labels.set_item("health_band", r.health_band_labels)?;
+    labels.set_item("lifecycle", r.lifecycle_labels)?;
+    labels.set_item("tier", r.tier_labels)?;
+    labels.set_item("size_band", r.size_band_labels)?;
+    let pools = PyList::empty(py);
+    for p in r.pools {
+        let d = PyDict::new(py);
+        d.set_item("category", p.category)?;
+        d.set_item("driver", p.driver)?;
+        d.set_item("pooled", p.pooled)?;
+        d.set_item("allocated", p.allocated)?;
+        d.set_item("unallocated", p.unallocated)?;
+        pools.append(d)?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("as_of_day", r.as_of_day)?;
+    out.set_item("columns", cols)?;
+    out.set_item("labels", labels)?;
+    out.set_item("pools", pools)?;
+    Ok(out)
 }
