@@ -1,0 +1,110 @@
+"""``segtui score``: compute a dated snapshot of every account."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+import polars as pl
+
+from segtui.output import FORMATS, emit, money_text
+from segtui.scoring import SnapshotInfo, score_store
+
+
+def parse_date(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> date | None:
+    """A click callback: ``YYYY-MM-DD`` or nothing."""
+    if value is None:
+        return None
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def info_frame(info: SnapshotInfo) -> pl.DataFrame:
+    """One row describing a written snapshot (money in minor units)."""
+    return pl.DataFrame(
+        [
+            {
+                "snapshot": info.id,
+                "as_of": info.as_of,
+                "mode": info.mode,
+                "accounts": info.accounts,
+                "net_revenue": info.net_revenue,
+                "pooled_cost": info.pooled_cost,
+                "allocated_cost": info.allocated_cost,
+                "unallocated_cost": info.unallocated_cost,
+                "replaced": ",".join(str(i) for i in info.replaced),
+                "data_version": info.data_version,
+                "config_fp": info.config_fp[:16],
+                "cache": info.cache,
+                "load_s": info.timings.get("load", 0.0),
+                "score_s": info.timings.get("score", 0.0),
+                "write_s": info.timings.get("write", 0.0),
+                "total_s": info.timings.get("total", info.seconds),
+            }
+        ],
+        schema_overrides={"as_of": pl.Date},
+    )
+
+
+MONEY = ("net_revenue", "pooled_cost", "allocated_cost", "unallocated_cost")
+
+
+@click.command("score")
+@click.option("--as-of", "as_of", callback=parse_date, metavar="DATE", help="As-of date YYYY-MM-DD (default: the latest line item's day).")
+@click.option("--mode", type=click.Choice(["transactions", "saas"]), default=None, help="Override the configured mode.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Configuration file (default: segtui.toml beside the store).",
+)
+@click.option("--no-cache", is_flag=True, help="Read SQLite directly; leave the column cache alone.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here instead of stdout.")
+@click.pass_obj
+def score(
+    settings: object,
+    as_of: date | None,
+    mode: str | None,
+    config_path: Path | None,
+    no_cache: bool,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Score every account as of a date and store the result as a snapshot.
+
+    Re-running with the same as-of date, mode and configuration replaces that snapshot
+    atomically. Progress goes to stderr (-q silences it).
+
+    \b
+    Examples:
+      segtui score
+      segtui score --as-of 2025-06-30 --format json
+      segtui score --mode saas --config other.toml
+    """
+    info = score_store(
+        settings.db,  # type: ignore[attr-defined]
+        as_of=as_of,
+        mode=mode,
+        config_path=config_path,
+        quiet=settings.quiet,  # type: ignore[attr-defined]
+        cache=not no_cache,
+    )
+    df = info_frame(info)
+    if fmt == "table":
+        # one record: show it as field / value lines
+        shown = df.with_columns(money_text(pl.col(c)).alias(c) for c in MONEY)
+        row = shown.row(0, named=True)
+        kv = pl.DataFrame({"field": list(row), "value": ["" if v is None else str(v) for v in row.values()]})
+        emit(kv, "table", output)
+    else:
+        emit(df, fmt, output, money=MONEY)
+
+
+COMMANDS = [score]
