@@ -481,44 +481,73 @@ async def test_snapshot_picker_switches_every_screen(store: Path) -> None:
         assert "no earlier snapshot" in screen_text(app)
 
 
-@aio
-async def test_escape_cancels_a_long_action(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
+def _slow_frames(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make reading a snapshot wait until the returned event is set (or the task is cancelled)."""
+    gate = threading.Event()
     real = data_mod.Store._load_frame
 
     def slow(self, snap, progress, cancelled):  # noqa: ANN001
         progress(0.25, "reading (slowly)")
-        while not release.wait(0.01):
+        while not gate.wait(0.01):
             if cancelled():
                 raise data_mod.Cancelled()
         return real(self, snap, progress, cancelled)
 
     monkeypatch.setattr(data_mod.Store, "_load_frame", slow)
+    return gate
+
+
+async def _wait_for_text(pilot, text: str) -> str:  # noqa: ANN001
+    for _ in range(100):
+        await pilot.pause(0.02)
+        painted = "\n".join(_lines(pilot.app))
+        if text in painted:
+            return painted
+    raise AssertionError(f"{text!r} never showed")
+
+
+@aio
+async def test_escape_cancels_a_long_action(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = _slow_frames(monkeypatch)
+    gate.set()
     app = make_app(store)
     async with app.run_test(size=SIZE) as pilot:
-        for _ in range(20):  # the overview itself does not need the frame
-            await pilot.pause()
-            if app.snapshot is not None and not app.screen._tasks.get("overview"):
-                break
+        await settle(pilot)
+        app.store._frames.clear()
+        gate.clear()
         await pilot.press("enter")
-        for _ in range(50):
-            await pilot.pause(0.02)
-            bar = "\n".join(_lines(app))
-            if "reading (slowly)" in bar:
-                break
+        painted = await _wait_for_text(pilot, "reading (slowly)")
         assert isinstance(app.screen, AccountsScreen)
         assert app.screen.running("accounts")
-        assert "reading (slowly)" in bar and "esc cancels" in bar
+        assert "25 %" in painted and "esc cancels" in painted
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, AccountsScreen)  # escape cancelled, it did not go back
         assert not app.screen.running("accounts")
         assert any("Cancelled" in n.message for n in app._notifications)
+        assert "ctrl+r reads it again" in screen_text(app)
+        gate.set()
+        await press(pilot, "ctrl+r")  # read it again
+        assert grid(app, "#accounts-grid").view.rows.height > 0
+        await press(pilot, "escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+@aio
+async def test_first_read_can_be_cancelled_and_redone(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = _slow_frames(monkeypatch)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await _wait_for_text(pilot, "reading (slowly)")
+        text = screen_text(app)
+        assert "Accounts" in text and "48" in text  # the snapshot's own figures are painted meanwhile
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, OverviewScreen)
-        release.set()
-        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen) and app.is_running
+        assert "ctrl+r reads it again" in screen_text(app)
+        gate.set()
+        await press(pilot, "ctrl+r")
+        assert grid(app, "#segments-grid").view.rows.height == 11
 
 
 @aio
@@ -551,15 +580,29 @@ async def test_palette_runs_named_actions(store: Path) -> None:
         assert isinstance(app.screen, MigrationScreen)
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("segtui.scoring") is not None,
-                    reason="scoring exists in this build")
 @aio
-async def test_scoring_says_when_it_is_not_available(store: Path) -> None:
-    app = make_app(store)
+async def test_scoring_from_the_tui(tmp_path: Path) -> None:
+    db = build_store(tmp_path / "score.db")
+    app = make_app(db)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await press(pilot, "r")
-        assert any("Scoring is not part of this build" in n.message for n in app._notifications)
+        before = len(app.snapshots)
+        await pilot.press("r")
+        await pilot.pause()
+        assert "Score the store now?" in screen_text(app)
+        await pilot.press("enter")
+        for _ in range(600):  # the run is a background task; wait for it to land
+            await settle(pilot)
+            if len(app.snapshots) > before:
+                break
+        else:
+            raise AssertionError("scoring did not finish")
+        await settle(pilot)
+        newest = max(app.snapshots, key=lambda s: (s.created_at, s.id))
+        assert app.snapshot == newest and newest.as_of.isoformat() == "2025-06-30"
+        assert any("Scoring finished" in n.message for n in app._notifications)
+        (n,), = sql(db, "SELECT count(*) FROM snapshot_accounts WHERE snapshot = ?", newest.id)
+        assert grid(app, "#segments-grid").view.rows["accounts"].sum() == n
 
 
 @aio

@@ -48,6 +48,7 @@ REGISTRY: tuple[NamedAction, ...] = (
     NamedAction("app.profitability", "p", "go('profitability')", "Profit", "Profitability quadrants, money-losing accounts, cost by category and pool.", "app"),
     NamedAction("app.cohorts", "c", "go('cohorts')", "Cohorts", "Logo and revenue retention by first-purchase month.", "app"),
     NamedAction("app.snapshot", "d", "pick_snapshot", "Snapshot", "Pick the snapshot (as-of date) the screens show.", "app"),
+    NamedAction("app.reload", "ctrl+r", "reload", "Reload", "Read this screen's data again (after a cancel, or new snapshots).", "app", footer=False),
     NamedAction("app.score", "r", "score", "Score", "Run scoring on the store now (writes a new snapshot), with progress.", "app", footer=False),
     # tables
     NamedAction("table.open", "enter", "open_row", "Open", "Open what the cursor is on (a segment, an account, a cell).", "table"),

@@ -124,6 +124,19 @@ class SegtuiApp(App):
         snap = snap or self.snapshot
         return None if snap is None else Store.previous(self.snapshots, snap)
 
+    def warm_up(self) -> None:
+        """After the first paint, import the other screens in the background so the first visit to
+        each is as quick as the next."""
+        if getattr(self, "_warmed", False):
+            return
+        self._warmed = True
+
+        def work() -> None:
+            for name in ("accounts", "account", "migration", "profitability", "cohorts", "help", "prompt"):
+                importlib.import_module(f"segtui.tui.screens.{name}")
+
+        self.run_worker(work, thread=True, group="warm-up", exit_on_error=False)
+
     # --- measurement hooks (tests and bench/tui.py) -------------------------------------------------
 
     def note_settled(self, screen: Screen, what: str) -> None:
@@ -146,6 +159,11 @@ class SegtuiApp(App):
             return
         if len(self.screen_stack) > 1:
             self.pop_screen()
+
+    def action_reload(self) -> None:
+        screen = self.screen
+        if isinstance(screen, BaseScreen):
+            screen.reload()
 
     def action_quit_or_back(self) -> None:
         if len(self.screen_stack) > 1:
@@ -203,8 +221,9 @@ class SegtuiApp(App):
             if yes:
                 self._start_scoring(screen)
 
-        self.push_screen(Confirm("Score the store now?", "This writes a new snapshot as of the latest data. "
-                                 "You can keep browsing while it runs."), answer)
+        self.push_screen(Confirm("Score the store now?", "This writes a snapshot as of the latest data (replacing one "
+                                 "of the same date and configuration). It runs in the background and cannot be "
+                                 "stopped halfway; keep browsing meanwhile."), answer)
 
     def _start_scoring(self, screen: BaseScreen) -> None:
         scoring = importlib.import_module("segtui.scoring")
@@ -212,7 +231,7 @@ class SegtuiApp(App):
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             progress(None, "scoring the store")
-            scoring.score_store(db, quiet=True)
+            scoring.score_store(db, quiet=True, progress=lambda line: progress(None, f"scoring: {line.strip()}"))
             return self.store.snapshots()
 
         def done(snapshots: list[Snapshot]) -> None:
@@ -223,7 +242,7 @@ class SegtuiApp(App):
                 self.snapshot = None
                 self.set_snapshot(newest)
 
-        screen.start_task("score", "scoring the store (a run cannot be stopped halfway; esc hides it)", work, done)
+        screen.start_task("score", "scoring the store", work, done, background=True)
 
 
 def _snapshot_line(s: Snapshot) -> str:

@@ -5,9 +5,10 @@ or polars frames. Each call opens its own read-only connection (cheap), so the T
 while a scoring run writes (the store is in WAL mode).
 
 The whole-snapshot frame (one row per account of a snapshot, joined with the account's key and
-firmographics) comes from ``segtui.queries.snapshot_frame`` when that module is present (it
-reads the store in Rust); otherwise from SQL here, in chunks, with progress. Loaded frames are
-kept in a small cache (snapshots never change once written).
+firmographics) comes from ``segtui.queries.snapshot_frame`` (read by the Rust core into Arrow
+buffers); the overview, segment lists, migration and profitability are polars computations over
+it. Loaded frames are kept in a small cache (a snapshot never changes once written; a re-scored
+one has a new ``created_at``). Cohorts come from ``segtui.history.cohorts`` (the core).
 
 Money is integer minor units everywhere in this module.
 """
@@ -15,7 +16,6 @@ Money is integer minor units everywhere in this module.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import math
 import sqlite3
@@ -68,33 +68,12 @@ QUADRANT_ACTIONS = {
     "low revenue, high cost": "re-price or offboard",
 }
 
-# Columns of the snapshot frame (the fallback reader produces exactly these).
-TEXT_COLUMNS = ("account_key", "name", "industry", "region", "plan", "churn_reasons")
+# Columns of the snapshot frame as the screens use them (see ``_normalise``).
 LABEL_COLUMNS = ("rfm_segment", "rfm5_segment", "quadrant", "churn_band", "health_band", "lifecycle", "tier",
-                 "size_band", "primary_segment")
+                 "size_band", "primary_segment", "industry", "region", "plan", "churn_reasons")
 INT_COLUMNS = ("account", "employees", "mrr", "seats", "recency_days", "frequency", "monetary", "r_score", "f_score",
                "m_score", "revenue", "direct_cost", "allocated_cost", "margin", "churn_risk", "health")
-FRAME_SCHEMA: dict[str, Any] = {
-    "account": pl.Int64, "account_key": pl.String, "name": pl.String, "industry": pl.String, "region": pl.String,
-    "plan": pl.String, "employees": pl.Int64, "mrr": pl.Int64, "seats": pl.Int64,
-    "recency_days": pl.Int64, "frequency": pl.Int64, "monetary": pl.Int64,
-    "r_score": pl.Int64, "f_score": pl.Int64, "m_score": pl.Int64,
-    "rfm_segment": pl.String, "rfm5_segment": pl.String,
-    "revenue": pl.Int64, "direct_cost": pl.Int64, "allocated_cost": pl.Int64, "margin": pl.Int64,
-    "margin_pct": pl.Float64, "quadrant": pl.String, "churn_risk": pl.Int64, "churn_band": pl.String,
-    "churn_reasons": pl.String, "health": pl.Int64, "health_band": pl.String, "lifecycle": pl.String,
-    "tier": pl.String, "size_band": pl.String, "primary_segment": pl.String,
-}
-_FRAME_SQL = """
-SELECT s.account, a.account_key, a.name, a.industry, a.region, a.plan, a.employees, a.mrr, a.seats,
-       s.recency_days, s.frequency, s.monetary, s.r_score, s.f_score, s.m_score, s.rfm_segment, s.rfm5_segment,
-       s.revenue, s.direct_cost, s.allocated_cost, s.margin, s.margin_pct, s.quadrant, s.churn_risk, s.churn_band,
-       s.churn_reasons, s.health, s.health_band, s.lifecycle, s.tier, s.size_band, s.primary_segment
-FROM snapshot_accounts s JOIN accounts a ON a.id = s.account
-WHERE s.snapshot = ?
-ORDER BY s.account
-"""
-_CHUNK = 50_000
+KEEP = ("account", "account_key", "name") + INT_COLUMNS[1:] + LABEL_COLUMNS + ("margin_pct",)
 
 
 class Cancelled(Exception):
@@ -274,74 +253,15 @@ class Store:
                 self._loading.pop(key).done.set()
 
     def _load_frame(self, snap: Snapshot, progress: Progress, cancelled: Callable[[], bool]) -> pl.DataFrame:
-        try:
-            queries = importlib.import_module("segtui.queries")
-        except ModuleNotFoundError:
-            queries = None
-        if queries is not None and hasattr(queries, "snapshot_frame"):
-            progress(None, f"reading snapshot {snap.as_of}")
-            return queries.snapshot_frame(self.path, snap.id)
-        total = max(snap.accounts, 1)
-        parts: list[pl.DataFrame] = []
-        done = 0
-        with self.read(cancelled) as conn:
-            cur = conn.execute(_FRAME_SQL, (snap.id,))
-            while True:
-                if cancelled():
-                    raise Cancelled()
-                rows = cur.fetchmany(_CHUNK)
-                if not rows:
-                    break
-                parts.append(pl.DataFrame(rows, schema=FRAME_SCHEMA, orient="row"))
-                done += len(rows)
-                progress(min(done / total, 1.0), f"reading snapshot {snap.as_of}")
-        if not parts:
-            return pl.DataFrame(schema=FRAME_SCHEMA)
-        return pl.concat(parts, rechunk=True)
+        from segtui import queries
 
-    # --- overview -------------------------------------------------------------------------------
-
-    def rollup(self, snap: Snapshot, by: str, cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
-        """Per-group figures of a snapshot (see :func:`rollup_frame`), from the cached frame when there is
-        one, else by SQL over the store (the two agree; a test holds them to it)."""
-        frame = self.cached_frame(snap)
-        if frame is not None:
-            return rollup_frame(frame, by)
-        column = GROUPINGS[by][0]
-        sql = f"""
-            SELECT coalesce({column}, ?) AS grp, count(*), sum(revenue), sum(direct_cost + allocated_cost), sum(margin),
-                   avg(r_score), avg(f_score), avg(m_score), sum(margin < 0), coalesce(sum(CASE WHEN margin < 0 THEN margin END), 0),
-                   coalesce(sum(CASE WHEN churn_band = 'high' THEN revenue END), 0)
-            FROM snapshot_accounts WHERE snapshot = ? GROUP BY grp"""
-        with self.read(cancelled) as conn:
-            rows = conn.execute(sql, (NONE_LABEL, snap.id)).fetchall()
-        df = pl.DataFrame(
-            rows,
-            schema={"group": pl.String, "accounts": pl.Int64, "revenue": pl.Int64, "cost": pl.Int64, "margin": pl.Int64,
-                    "mean_r": pl.Float64, "mean_f": pl.Float64, "mean_m": pl.Float64, "losing": pl.Int64,
-                    "loss": pl.Int64, "risk_revenue": pl.Int64},
-            orient="row",
-        )
-        return _finish_rollup(df, column)
-
-    def pareto_share(self, snap: Snapshot, cancelled: Callable[[], bool] = _never) -> float | None:
-        """Share of net revenue earned by the top 20 % of the snapshot's accounts."""
-        frame = self.cached_frame(snap)
-        if frame is not None:
-            return pareto_share(frame)
-        n = snap.accounts
-        if n == 0:
-            return None
-        top = math.ceil(n * 0.2)
-        with self.read(cancelled) as conn:
-            total, = conn.execute("SELECT sum(revenue) FROM snapshot_accounts WHERE snapshot = ?", (snap.id,)).fetchone()
-            part, = conn.execute(
-                "SELECT sum(revenue) FROM (SELECT revenue FROM snapshot_accounts WHERE snapshot = ? ORDER BY revenue DESC LIMIT ?)",
-                (snap.id, top),
-            ).fetchone()
-        if not total or total <= 0:
-            return None
-        return part / total
+        progress(None, f"reading the accounts of {snap.as_of}")
+        if cancelled():
+            raise Cancelled()
+        frame = queries.snapshot_frame(self.path, snap.id)
+        if cancelled():
+            raise Cancelled()
+        return frame.rename({"account_id": "account_key"}).with_columns(pl.col("margin_pct") / 100)
 
     # --- one account ------------------------------------------------------------------------------
 
@@ -360,13 +280,16 @@ class Store:
         return dict(row) if row else None
 
     def account_history(self, account: int) -> pl.DataFrame:
-        """The account's row in every snapshot, oldest first."""
+        """The account's row in every snapshot, oldest first (the stored segments, as every screen shows).
+
+        ``CROSS JOIN`` keeps SQLite looping over the few snapshots and looking the account up by
+        primary key in each, instead of scanning every snapshot row for the account."""
         with self.read() as conn:
             rows = conn.execute(
                 """SELECT s.id, s.as_of_day, s.mode, sa.rfm_segment, sa.rfm5_segment, sa.primary_segment, sa.r_score,
                           sa.f_score, sa.m_score, sa.revenue, sa.margin, sa.churn_risk, sa.churn_band, sa.health,
                           sa.lifecycle
-                   FROM snapshots s JOIN snapshot_accounts sa ON sa.snapshot = s.id AND sa.account = ?
+                   FROM snapshots s CROSS JOIN snapshot_accounts sa ON sa.snapshot = s.id AND sa.account = ?
                    ORDER BY s.as_of_day, s.id""",
                 (account,),
             ).fetchall()
@@ -483,30 +406,24 @@ class Store:
     # --- cohorts --------------------------------------------------------------------------------------
 
     def cohorts(self, snap: Snapshot, progress: Progress = _no_progress, cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
-        """Per-account monthly activity up to the as-of date, for :func:`cohort_matrix`."""
+        """First-purchase cohorts up to the snapshot's as-of date (``segtui.history.cohorts``, long form)."""
+        from segtui import history
+
         progress(None, "reading line items by month")
-        sql = """
-            SELECT account,
-                   CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12
-                     + CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1 AS month,
-                   sum(amount), max(amount > 0)
-            FROM line_items WHERE day <= ? GROUP BY account, month"""
-        with self.read(cancelled) as conn:
-            rows = conn.execute(sql, (snap.as_of_day,)).fetchall()
-        return pl.DataFrame(
-            rows, schema={"account": pl.Int64, "month": pl.Int64, "net": pl.Int64, "bought": pl.Int64}, orient="row"
-        )
+        long, _summary = history.cohorts(self.path, by="month", as_of=snap.as_of.isoformat())
+        return long
 
 
 # --- pure computations over frames ------------------------------------------------------------------
 
 
 def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
-    """The columns the screens use, typed alike whatever read the snapshot; label columns categorical."""
-    missing = [c for c in FRAME_SCHEMA if c not in frame.columns]
+    """The columns the screens use: integers as Int64, labels categorical (a million rows of a dozen
+    labels take 4 bytes a row, not a string each), ``margin_pct`` a fraction, plus ``cost``."""
+    missing = [c for c in KEEP if c not in frame.columns]
     if missing:
-        frame = frame.with_columns(pl.lit(None, dtype=FRAME_SCHEMA[c]).alias(c) for c in missing)
-    frame = frame.with_columns(
+        raise ValueError(f"the snapshot frame lacks columns {', '.join(missing)}")
+    frame = frame.select(KEEP).with_columns(
         [pl.col(c).cast(pl.Int64) for c in INT_COLUMNS]
         + [pl.col(c).cast(pl.String).cast(pl.Categorical) for c in LABEL_COLUMNS]
         + [pl.col("margin_pct").cast(pl.Float64)]
@@ -593,19 +510,24 @@ def group_accounts(frame: pl.DataFrame, by: str, value: str) -> pl.DataFrame:
 def migration(a: pl.DataFrame, b: pl.DataFrame, column: str) -> pl.DataFrame:
     """Long form of the migration matrix from snapshot A to B over ``column``: one row per (from, to)
     with accounts, revenue in A and revenue in B. Accounts absent from A come ``(new)``; accounts absent
-    from B go to ``(gone)``."""
-    left = a.select("account", pl.col(column).cast(pl.String).alias("from"), pl.col("revenue").alias("revenue_a"))
-    right = b.select("account", pl.col(column).cast(pl.String).alias("to"), pl.col("revenue").alias("revenue_b"))
+    from B go to ``(gone)``; an account without a label in that dimension is ``(none)``."""
+    left = a.select("account", pl.col(column).alias("from"), pl.col("revenue").alias("revenue_a"),
+                    pl.lit(True).alias("in_a"))
+    right = b.select("account", pl.col(column).alias("to"), pl.col("revenue").alias("revenue_b"),
+                     pl.lit(True).alias("in_b"))
     j = left.join(right, on="account", how="full", coalesce=True)
-    j = j.with_columns(
-        pl.col("from").fill_null(NEW_LABEL),
-        pl.col("to").fill_null(GONE_LABEL),
-        pl.col("revenue_a").fill_null(0),
-        pl.col("revenue_b").fill_null(0),
+    cells = j.group_by("from", "to", "in_a", "in_b").agg(
+        pl.len().cast(pl.Int64).alias("accounts"),
+        pl.col("revenue_a").sum().cast(pl.Int64),
+        pl.col("revenue_b").sum().cast(pl.Int64),
     )
-    return j.group_by("from", "to").agg(
-        pl.len().cast(pl.Int64).alias("accounts"), pl.col("revenue_a").sum(), pl.col("revenue_b").sum()
-    ).sort("from", "to")
+    cells = cells.with_columns(
+        pl.when(pl.col("in_a").is_null()).then(pl.lit(NEW_LABEL))
+        .otherwise(pl.col("from").cast(pl.String).fill_null(NONE_LABEL)).alias("from"),
+        pl.when(pl.col("in_b").is_null()).then(pl.lit(GONE_LABEL))
+        .otherwise(pl.col("to").cast(pl.String).fill_null(NONE_LABEL)).alias("to"),
+    )
+    return cells.group_by("from", "to").agg(pl.col("accounts", "revenue_a", "revenue_b").sum()).sort("from", "to")
 
 
 def _label_key(column: str) -> Callable[[str], tuple[int, str]]:
@@ -663,15 +585,22 @@ def velocity(long: pl.DataFrame, column: str) -> pl.DataFrame:
     )
 
 
+def _labels(frame: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
+    return frame.select("account", pl.col(column).cast(pl.String).fill_null(NONE_LABEL).alias(name),
+                        pl.col("revenue").alias(f"revenue_{name}"))
+
+
 def moved_accounts(a: pl.DataFrame, b: pl.DataFrame, column: str, src: str, dst: str) -> pl.DataFrame:
-    """Accounts that were ``src`` in A and are ``dst`` in B, with B's row and A's segment and revenue."""
-    left = a.select("account", pl.col(column).cast(pl.String).alias("from"), pl.col("revenue").alias("revenue_a"))
+    """The accounts of one migration cell: B's rows (A's for ``(gone)``) with ``from`` = the label in A."""
     if dst == GONE_LABEL:
-        gone = left.join(b.select("account"), on="account", how="anti")
-        gone = gone.filter(pl.col("from") == src) if src != NEW_LABEL else gone.head(0)
-        return a.join(gone.select("account", "from", "revenue_a"), on="account", how="inner")
-    rows = b.filter(pl.col(column).cast(pl.String) == dst).join(left, on="account", how="left")
-    rows = rows.with_columns(pl.col("from").fill_null(NEW_LABEL), pl.col("revenue_a").fill_null(0))
+        if src == NEW_LABEL:
+            return a.head(0).with_columns(pl.lit(None, pl.String).alias("from"))
+        gone = _labels(a, column, "from").join(b.select("account"), on="account", how="anti")
+        ids = gone.filter(pl.col("from") == src).select("account", "from")
+        return a.join(ids, on="account", how="inner")
+    rows = b.filter(pl.col(column).cast(pl.String).fill_null(NONE_LABEL) == dst)
+    rows = rows.join(_labels(a, column, "from").select("account", "from"), on="account", how="left")
+    rows = rows.with_columns(pl.col("from").fill_null(NEW_LABEL))
     return rows.filter(pl.col("from") == src)
 
 
@@ -687,38 +616,23 @@ def losing_accounts(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col("margin") < 0).sort(["margin", "account"])
 
 
-def cohort_matrix(activity: pl.DataFrame, basis: str, max_months: int = 24) -> pl.DataFrame:
-    """Cohorts by first-purchase month. ``basis="logo"``: share of the cohort's accounts that bought in
-    month k after their first; ``basis="revenue"``: net revenue in month k over the cohort's net revenue in
-    its first month. Columns: cohort (YYYY-MM), accounts, m0..mN (fractions, null beyond the data)."""
-    bought = activity.filter(pl.col("bought") == 1)
-    first = bought.group_by("account").agg(pl.col("month").min().alias("cohort"))
-    if first.height == 0:
+def cohort_matrix(long: pl.DataFrame, basis: str) -> pl.DataFrame:
+    """The retention matrix from ``segtui.history.cohorts``' long form: ``cohort``, ``accounts``, then
+    ``m0..mN`` as fractions (logo or revenue retention), null past the as-of date."""
+    value = "logo_retention" if basis == "logo" else "revenue_retention"
+    if long.height == 0:
         return pl.DataFrame(schema={"cohort": pl.String, "accounts": pl.Int64})
-    last_month = int(activity["month"].max())
-    j = activity.join(first, on="account", how="inner").with_columns((pl.col("month") - pl.col("cohort")).alias("k"))
-    j = j.filter(pl.col("k") >= 0)
-    sizes = first.group_by("cohort").agg(pl.len().cast(pl.Int64).alias("accounts"))
-    if basis == "logo":
-        cells = j.filter(pl.col("bought") == 1).group_by("cohort", "k").agg(pl.col("account").n_unique().alias("v"))
-        base = sizes.rename({"accounts": "base"})
-    else:
-        cells = j.group_by("cohort", "k").agg(pl.col("net").sum().alias("v"))
-        base = cells.filter(pl.col("k") == 0).select("cohort", pl.col("v").alias("base"))
-    cells = cells.join(base, on="cohort").with_columns(
-        pl.when(pl.col("base") > 0).then(pl.col("v") / pl.col("base")).otherwise(None).alias("share")
-    )
-    cohorts = sorted(sizes["cohort"].to_list())
-    n_months = min(max_months, last_month - cohorts[0] + 1)
-    lookup = {(r["cohort"], r["k"]): r["share"] for r in cells.iter_rows(named=True)}
-    size = dict(zip(sizes["cohort"].to_list(), sizes["accounts"].to_list()))
-    data: dict[str, list[Any]] = {"cohort": [f"{c // 12:04d}-{c % 12 + 1:02d}" for c in cohorts],
-                                  "accounts": [size[c] for c in cohorts]}
-    for k in range(n_months):
-        data[f"m{k}"] = [
-            (lookup.get((c, k), 0.0) if c + k <= last_month else None) for c in cohorts
-        ]
-    return pl.DataFrame(data, schema={"cohort": pl.String, "accounts": pl.Int64, **{f"m{k}": pl.Float64 for k in range(n_months)}})
+    n = int(long["period"].max()) + 1
+    cohorts = long.select("cohort", "accounts").unique(subset="cohort", maintain_order=True).sort("cohort")
+    cells = {(c, p): v for c, p, v in long.select("cohort", "period", value).iter_rows()}
+    data: dict[str, list[Any]] = {"cohort": cohorts["cohort"].to_list(), "accounts": cohorts["accounts"].to_list()}
+    for p in range(n):
+        col = []
+        for c in data["cohort"]:
+            v = cells.get((c, p))
+            col.append(None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
+        data[f"m{p}"] = col
+    return pl.DataFrame(data, schema={"cohort": pl.String, "accounts": pl.Int64, **{f"m{p}": pl.Float64 for p in range(n)}})
 
 
 def _add_months(d: dt.date, n: int) -> dt.date:

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -131,6 +134,11 @@ class FrameBackend(DataTableBackend[pl.DataFrame]):
     def get_column_at(self, column_index: int) -> Sequence[Any]:
         return [self._cell(v, column_index) for v in self.data.to_series(column_index).to_list()]
 
+    def cell_text(self, row_index: int, column_index: int) -> tuple[str, bool]:
+        """The cell as painted: its text and whether it is right-aligned."""
+        formatter, right = self._formatters[column_index]
+        return formatter(self.data.item(row_index, column_index)), right
+
     def get_cell_at(self, row_index: int, column_index: int) -> Any:
         if row_index < 0 or row_index >= self.data.height or column_index >= self.data.width:
             raise IndexError((row_index, column_index))
@@ -203,6 +211,39 @@ class Grid(DataTable):
         super().__init__(backend=FrameBackend(empty), column_labels=[Text(c.label) for c in cols], id=id, classes=classes,
                          render_markup=False, max_column_content_width=MAX_WIDTH, null_rep="", cursor_type="cell",
                          zebra_stripes=True, fixed_columns=fixed_columns)
+
+    # --- painting -----------------------------------------------------------------------------
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool = False,
+                     hover: bool = False, in_range: bool = False) -> list[list[Segment]]:
+        """A data cell is one line of plain text: pad or cut it to the column and style it directly,
+        instead of a round trip through Rich's renderer (the header keeps the general path)."""
+        if row_index < 0 or column_index < 0 or not isinstance(self.backend, FrameBackend):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover, in_range)
+        key = (row_index, column_index, base_style, cursor, hover, in_range, self._show_hover_cursor,
+               self._update_count, self._pseudo_class_state)
+        cached = self._cell_render_cache.get(key)
+        if cached is not None:
+            return cached
+        is_fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        component_style, post_style = self._get_styles_to_render_cell(
+            False, False, is_fixed, hover, cursor, in_range, self.show_cursor, self._show_hover_cursor,
+            self.cursor_type == "range", self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        try:
+            text, right = self.backend.cell_text(row_index, column_index)
+        except IndexError:
+            text, right = "", False
+        inner = max(width - 2, 0)
+        if cell_len(text) > inner:
+            text = set_cell_size(text, max(inner - 1, 0)) + "…" if inner > 0 else ""
+        pad = " " * (inner - cell_len(text))
+        body = f" {pad}{text} " if right else f" {text}{pad} "
+        style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style + post_style
+        lines = [[Segment(body, style)]]
+        self._cell_render_cache[key] = lines
+        return lines
 
     # --- data ---------------------------------------------------------------------------------
 

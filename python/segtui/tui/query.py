@@ -37,9 +37,7 @@ class Col:
     @property
     def names(self) -> set[str]:
         """The names a filter may use for this column."""
-        out = {self.key.lower(), _norm(self.label)}
-        out.add(_norm(self.label).replace("%", "pct"))
-        return out
+        return {_norm(self.key), _norm(self.label), _norm(self.label).replace("%", "pct")}
 
 
 NUMERIC_KINDS = {"int", "money", "signed", "signed_money", "pct", "pct0", "mean", "plain_int"}
@@ -47,7 +45,8 @@ _TERM = re.compile(r"^(?P<col>[^<>=!~]+?)\s*(?P<op><=|>=|!=|=|<|>|~)\s*(?P<val>.
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"\s+", "_", name.strip().lower())
+    """Names compare without case, spaces or underscores: ``margin %`` = ``margin%`` = ``Margin_%``."""
+    return re.sub(r"[\s_]+", "", name.strip().lower())
 
 
 def find_column(cols: list[Col], name: str) -> Col | None:
@@ -107,7 +106,7 @@ def term_expr(term: str, cols: list[Col], schema: pl.Schema) -> pl.Expr:
     if m:
         col = find_column(cols, m["col"])
         if col is None:
-            known = ", ".join(sorted(_norm(c.label) for c in cols))
+            known = ", ".join(sorted(re.sub(r"\s+", "_", c.label) for c in cols))
             raise FilterError(f"no column {m['col'].strip()!r} in this table (columns: {known})")
         op, raw = m["op"], m["val"]
         if raw == "":

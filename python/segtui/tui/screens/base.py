@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Label, ProgressBar, Static
+from rich.markup import escape
+from textual.widgets import Static
+
+from segtui.tui import actions, fmt
 
 from segtui.tui.tasks import Task, TaskDone, TaskEnded, TaskProgress, run_in_thread
 
@@ -24,37 +26,72 @@ class TitleBar(Static):
     """
 
 
-class TaskBar(Horizontal):
-    """Shows running tasks: what, how far (a bar when known, else a pulse) and that escape cancels."""
+class TaskBar(Static):
+    """Running tasks, over the last line of the screen (an overlay: showing it never moves the layout).
 
-    DEFAULT_CSS = """
-    TaskBar { height: 1; display: none; padding: 0 1; background: $boost; }
-    TaskBar.-busy { display: block; }
-    TaskBar > Label { width: auto; }
-    TaskBar > ProgressBar { width: 30; margin: 0 1; }
-    TaskBar > ProgressBar > Bar { width: 20; }
-    TaskBar > #task-hint { color: $text-muted; }
+    A task that finishes within ``DELAY`` seconds is never shown. Known progress is a text bar with
+    its percentage; unknown progress shows the seconds elapsed. Redrawn a few times a second only
+    while something runs (no animation competing with the work for the CPU).
     """
 
-    def compose(self) -> ComposeResult:
-        yield Label("", id="task-label")
-        yield ProgressBar(total=None, show_eta=False, id="task-bar")
-        yield Label("", id="task-hint")
+    DELAY = 0.15
+    DEFAULT_CSS = """
+    TaskBar { dock: bottom; layer: overlay; height: 1; margin: 0 0 1 0; padding: 0 1; display: none;
+              background: $boost; color: $foreground; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.tasks: list[Task] = []
+        self._timer = None
 
     def show_tasks(self, tasks: list[Task]) -> None:
-        self.set_class(bool(tasks), "-busy")
-        if not tasks:
+        self.tasks = tasks
+        if tasks and self._timer is None:
+            self._timer = self.set_interval(0.25, self._redraw)
+        elif not tasks and self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._redraw()
+
+    def _redraw(self) -> None:
+        now = time.perf_counter()
+        visible = [t for t in self.tasks if now - t.started >= self.DELAY]
+        if not visible:
+            if self.display:
+                self.display = False
             return
-        task = tasks[-1]
-        more = f" (+{len(tasks) - 1} more)" if len(tasks) > 1 else ""
-        self.query_one("#task-label", Label).update(f"⏳ {task.label}{more}")
-        bar = self.query_one("#task-bar", ProgressBar)
+        task = visible[-1]
+        more = f" (+{len(visible) - 1} more)" if len(visible) > 1 else ""
         if task.fraction is None:
-            bar.update(total=None)
+            how = f"{now - task.started:.1f} s"
         else:
-            bar.update(total=100, progress=round(task.fraction * 100))
-        cancellable = any(not t.background for t in tasks)
-        self.query_one("#task-hint", Label).update("esc cancels" if cancellable else "in the background")
+            how = f"{fmt.bar(task.fraction, 12):<12}│ {task.fraction * 100:3.0f} %"
+        hint = "esc cancels" if any(not t.background for t in visible) else "in the background"
+        self.update(f"⏳ {task.label}{more}  {how}  [dim]{hint}[/]")
+        if not self.display:
+            self.display = True
+
+
+class KeyBar(Static):
+    """The footer: this screen's keys, generated from the action registry (effective keys, after
+    ``[keys]`` rebinding), for the focused table, the screen and the app — help first."""
+
+    DEFAULT_CSS = """
+    KeyBar { dock: bottom; height: 1; background: $footer-background; color: $footer-foreground; padding: 0 1; }
+    """
+
+    def refresh_keys(self, scopes: tuple[str, ...]) -> None:
+        from segtui.tui.screens.help import key_text
+
+        keymap = getattr(self.app, "keymap", {})
+        entries = [a for a in actions.REGISTRY if a.id == "app.help"]
+        entries += [a for scope in scopes for a in actions.in_scope(scope) if a.footer and a.id != "app.help"]
+        parts = []
+        for a in entries:
+            key = key_text(self.app, actions.effective_keys(a, keymap)[:1])
+            parts.append(f"[b]{escape(key)}[/b] {escape(a.label)}")
+        self.update("  ".join(parts))
 
 
 class BaseScreen(Screen):
@@ -65,9 +102,7 @@ class BaseScreen(Screen):
     TITLE_TEXT: ClassVar[str] = ""
 
     DEFAULT_CSS = """
-    BaseScreen { layout: vertical; }
-    BaseScreen > #bottom { dock: bottom; height: auto; }
-    BaseScreen > #bottom > Footer { dock: none; }
+    BaseScreen { layout: vertical; layers: default overlay; }
     .section-title { height: 1; margin: 1 0 0 0; padding: 0 1; text-style: bold; color: $text-accent; }
     .status { height: 1; padding: 0 1; color: $text-muted; }
     .empty { padding: 1 2; color: $text-warning; }
@@ -84,9 +119,8 @@ class BaseScreen(Screen):
 
     def compose_frame(self) -> ComposeResult:
         yield TitleBar("", id="title")
-        with Vertical(id="bottom"):
-            yield TaskBar(id="tasks")
-            yield Footer(compact=True)
+        yield TaskBar(id="tasks")
+        yield KeyBar("", id="keys")
 
     def set_title(self, text: str) -> None:
         snap = self.sapp.snapshot
@@ -118,8 +152,25 @@ class BaseScreen(Screen):
             self._tasks.pop(t.group, None)
         if fg:
             self._show_tasks()
-            self.notify(f"Cancelled: {fg[-1].label}", timeout=3)
+            self.notify(f"Cancelled: {fg[-1].label}. ctrl+r reads it again.", timeout=4)
+            for t in fg:
+                self.task_cancelled(t.group)
         return bool(fg)
+
+    def task_cancelled(self, group: str) -> None:
+        """A task of this screen was cancelled: say so in every table still waiting for its data."""
+        from segtui.tui.widgets import TablePanel
+
+        for panel in self.query(TablePanel):
+            view = panel.grid.view
+            if view is None or view.source.height == 0:
+                panel.set_extra("not read: cancelled (ctrl+r reads it again)")
+
+    def reload(self) -> None:
+        """Read this screen's data again (``ctrl+r``)."""
+        load = getattr(self, "load", None)
+        if callable(load):
+            load()
 
     def _show_tasks(self) -> None:
         try:
@@ -171,6 +222,24 @@ class BaseScreen(Screen):
 
     def snapshot_changed(self) -> None:
         """Hook: the app's current snapshot changed; reload what depends on it."""
+
+    def on_mount(self) -> None:
+        self._refresh_keys()
+
+    def on_descendant_focus(self) -> None:
+        self._refresh_keys()
+
+    def on_descendant_blur(self) -> None:
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        from segtui.tui.grid import Grid
+
+        scopes = tuple(s for s in (("table" if isinstance(self.focused, Grid) else ""), self.SCOPE, "app") if s)
+        try:
+            self.query_one("#keys", KeyBar).refresh_keys(scopes)
+        except Exception:
+            return
 
     def on_screen_resume(self) -> None:
         self.call_after_refresh(self.sapp.note_settled, self, "resume")

@@ -61,6 +61,7 @@ class MigrationScreen(BaseScreen):
         self.map = "rfm11"
         self.value = "accounts"
         self.long: pl.DataFrame | None = None
+        self.hysteresis = 0
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
@@ -103,12 +104,20 @@ class MigrationScreen(BaseScreen):
         self._pair_text()
         store, column, value = self.sapp.store, GROUPINGS[self.map][0], self.value
 
+        db = self.sapp.db_path
+
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            from segtui import history
+
             fa = store.frame(a, progress, cancelled)
             fb = store.frame(b, progress, cancelled)
             progress(None, "computing the migration")
             long = migration(fa, fb, column)
-            return long, self._views(long, column, value)
+            try:
+                k = history.hysteresis_k(db)
+            except Exception:  # a malformed segtui.toml is reported by the commands that need it
+                k = 0
+            return long, self._views(long, column, value), k
 
         self.start_task("migration", f"comparing {a.as_of} with {b.as_of}", work, self._show)
 
@@ -123,10 +132,12 @@ class MigrationScreen(BaseScreen):
         self.query_one("#pair", Static).update(
             f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {GROUPINGS[self.map][1]} · "
             f"cells: [b]{VALUES[self.value]}[/b]"
+            + (f"\n[dim]Stored (raw) segments; `segtui migration` applies the configured hysteresis "
+               f"(k = {self.hysteresis}).[/]" if self.hysteresis >= 2 else "")
         )
 
-    def _show(self, result: tuple[pl.DataFrame, tuple[Any, Any]]) -> None:
-        self.long, (matrix, vel) = result
+    def _show(self, result: tuple[pl.DataFrame, tuple[Any, Any], int]) -> None:
+        self.long, (matrix, vel), self.hysteresis = result
         self._pair_text()
         grid = self.query_one("#matrix-grid", Grid)
         grid.show(matrix)
@@ -213,8 +224,10 @@ class MigrationScreen(BaseScreen):
             return
         long, column, value = self.long, GROUPINGS[self.map][0], self.value
 
+        k = self.hysteresis
+
         def work(progress, cancelled):  # noqa: ANN001 - task signature
-            return long, self._views(long, column, value)
+            return long, self._views(long, column, value), k
 
         self.start_task("migration", "switching the values", work, self._show)
 
