@@ -26,6 +26,9 @@ COMMAND_MODULES: list[str] = [
     "segtui.commands.history_cmd",
     "segtui.commands.import_cmd",
     "segtui.commands.demo_cmd",
+    "segtui.commands.history_cmd",
+    "segtui.commands.score_cmd",
+    "segtui.commands.listing_cmd",
 ]
 
 
