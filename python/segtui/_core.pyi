@@ -29,6 +29,71 @@ class Column(Buffer):
 
 # --- importer (segtui.importer) -------------------------------------------------------------
 
+import os
+
+class ImportStoreError(Exception):
+    """The store cannot be used (busy, wrong schema, I/O)."""
+
+class ImportUsageError(Exception):
+    """Options or columns do not fit the file (a missing mapped column, a bad date format)."""
+
+class ImportDataError(Exception):
+    """The file cannot be imported as a whole (unreadable structure, one currency per store)."""
+
+class Importer:
+    """One file's import: one SQLite transaction from construction to ``commit``/``rollback``.
+
+    ``kind`` is ``line-items``, ``costs``, ``events`` or ``accounts``; ``options_json`` is the
+    canonical options document (``mapping`` target -> source column, ``date_format``,
+    ``cancel_prefix``, ``skip``; other keys are recorded only). A file already imported with the
+    same fingerprint and options is not opened: ``already_imported`` is then set.
+    """
+
+    def __init__(self, db_path: str | os.PathLike[str], kind: str, file: str, fingerprint: str, options_json: str) -> None: ...
+    @property
+    def already_imported(self) -> tuple[int, str | None, str | None] | None:
+        """``(import_id, finished_at, summary_json)`` of the earlier import, else None."""
+    @property
+    def import_id(self) -> int: ...
+    @property
+    def data_version(self) -> int:
+        """``meta.data_version`` as seen inside this import's transaction."""
+    def expect_rows(self, n: int) -> bool:
+        """Announce the row count before the first batch; True when secondary indexes are deferred."""
+    def add_bad_records(self, bad: list[tuple[int, str, str, str]], blank: list[int]) -> None:
+        """Rows a structural pass could not read (row, reason, message, raw text) and blank rows."""
+    def add_batch(self, columns: dict[str, TextSpec], first_row: int) -> None:
+        """Every column of the batch by source name; ``first_row`` = rows given before. Releases the GIL."""
+    def stats_json(self) -> str:
+        """Counts so far as JSON (the core half of the import summary)."""
+    def rebuild_indexes(self) -> None: ...
+    def commit(self, summary_json: str) -> int:
+        """Record the import, bump ``meta.data_version`` if anything changed, commit; returns the data version."""
+    def rollback(self) -> None: ...
+
+def scan_csv(
+    path: str | os.PathLike[str], delimiter: str = ",", quote: str = '"'
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int]]:
+    """Structural pass: ``(sha256, bytes, header, records, bad, blank)``."""
+
+def scan_ndjson(path: str | os.PathLike[str]) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int]]:
+    """Structural pass over JSON lines: ``(sha256, bytes, [], records, bad, blank)``."""
+
+def write_clean_csv(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int], delimiter: str = ",", quote: str = '"'
+) -> int: ...
+def write_clean_lines(src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int]) -> int: ...
+def sha256_file(path: str | os.PathLike[str]) -> str: ...
+def parse_date(text: str, fmt: str | None = None) -> tuple[int, int]:
+    """``(day, ts)``: days since 1970-01-01 as written, Unix seconds. ValueError names the reason code."""
+
+def check_date_format(fmt: str) -> str: ...
+def parse_money(text: str, digits: int = 2, round: bool = False) -> int:
+    """Exact decimal text -> minor units (``round``: half to even, else it must fit exactly)."""
+
+def invoice_key(invoice: str | None) -> int:
+    """The stable 64-bit key stored in ``line_items.invoice_key`` (0 for none)."""
+
 # --- scoring engine (segtui.scoring) ----------------------------------------------------------
 
 class ScoreConfigError(ValueError):
@@ -154,6 +219,8 @@ def cache_path(db: str | PathLike[str]) -> Path:
 
 # --- history (segtui.history) ----------------------------------------------------------------
 
+from collections.abc import Callable, Mapping  # noqa: E402
+
 def migration_matrix(db_path: str, a: int, b: int, map: str = "rfm11", effective: bool = False) -> dict[str, list]:
     """The from × to matrix between snapshots ``a`` and ``b`` over ``map``: keys ``labels``,
     ``rows``, ``cols`` (labels, ``(new)`` / ``(gone)`` last) and the non-empty cells as parallel
@@ -164,6 +231,14 @@ def migration_cell(
     db_path: str, a: int, b: int, from_label: str, to_label: str, map: str = "rfm11", effective: bool = False
 ) -> tuple[Column, Column, Column]:
     """The accounts of one cell: ``(account ids uint32, revenue_a int64, revenue_b int64)``."""
+
+def migration_chain(db_path: str, ids: list[int], map: str = "rfm11", effective: bool = False) -> list[dict[str, list]]:
+    """The matrices between consecutive snapshots of ``ids`` (each read once), shaped like
+    :func:`migration_matrix`'s result."""
+
+def history_pack(db_path: str, ids: list[int], wait_ms: int = 100) -> int | None:
+    """Pack the columns history reads for the snapshots of ``ids`` lacking fresh ones; how many
+    were packed, or ``None`` when the store stayed busy for ``wait_ms``."""
 
 def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
     """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
@@ -186,6 +261,24 @@ def series_days(by: str, since: int, until: int) -> list[int]:
 
 def period_label(by: str, day: int) -> str:
     """``2025-02`` (month), ``2025-Q1`` (quarter) or the week's Monday, for the period of ``day``."""
+
+def score_series_columns(
+    line_items: Mapping[str, Buffer],
+    costs: Mapping[str, Buffer],
+    events: Mapping[str, Buffer],
+    accounts: Mapping[str, Buffer],
+    n_accounts: int,
+    cost_categories: list[str],
+    event_kinds: list[str],
+    as_of_days: list[int],
+    config_json: str,
+    each: Callable[[dict[str, Any]], object] | None = None,
+) -> list[dict[str, Any]]:
+    """A snapshot series over the inputs of :func:`score_columns`: every day of ``as_of_days``
+    (strictly ascending) scored from one preparation of the rows (day order, merged line
+    items). Each result is exactly what :func:`score_columns` returns for that day; with
+    ``each`` the results go to it one by one (and the list is empty), else they are returned."""
+
 # --- rules (segtui.rules) ---------------------------------------------------------------------
 
 class RuleError(ValueError):
