@@ -3,6 +3,7 @@ reconciliation of the stored figures with the store."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -38,7 +39,7 @@ def test_score_writes_a_snapshot_as_of_the_latest_line_item(db_path: Path) -> No
     assert info.data_version == 1
     assert info.cache == "rebuilt"
     assert info.rows == {"line_items": 11, "costs": 5, "events": 3, "accounts": 6}
-    assert set(info.timings) == {"load", "score", "write", "cache_write", "total"}
+    assert set(info.timings) == {"load", "score", "write", "cache_write", "history", "total"}
     row = _q(db_path, "SELECT as_of_day, mode, config_fp, accounts, net_revenue, data_version, seconds FROM snapshots")
     assert len(row) == 1
     as_of_day, mode, fp, accounts, net, dv, seconds = row[0]
@@ -262,3 +263,22 @@ def test_through_the_real_import_path(tmp_path: Path) -> None:
     for map_name in queries.MAPS:
         assert queries.segment_summary(db, b.id, map_name)["revenue"].sum() == b.net_revenue
     assert score_store(db, cache=False).net_revenue == b.net_revenue
+
+
+def test_score_every_month_is_the_single_date_results(db_path: Path) -> None:
+    small_world(db_path)
+    r = CliRunner().invoke(cli, ["--db", str(db_path), "-q", "score", "--every", "month", "--since", "2025-03-15", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = pl.read_csv(io.BytesIO(r.stdout_bytes))
+    assert rows["as_of"].to_list() == ["2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30"]
+    series_ids = rows["snapshot"].to_list()
+    assert _q(db_path, "SELECT DISTINCT series FROM snapshots") == [("month",)]
+    # each series snapshot equals a single-date run of its date (replacing it)
+    for sid, as_of in zip(series_ids, rows["as_of"].to_list()):
+        frame = queries.snapshot_frame(db_path, sid, cache=False)
+        single = score_store(db_path, as_of=date.fromisoformat(as_of))
+        assert single.replaced == (sid,)
+        assert queries.snapshot_frame(db_path, single.id, cache=False).equals(frame)
+    for args in (["--every", "month"], ["--since", "2025-01-01"], ["--every", "month", "--since", "2025-01-01", "--as-of", "2025-02-01"]):
+        r = CliRunner().invoke(cli, ["--db", str(db_path), "-q", "score", *args])
+        assert r.exit_code == 2, args
