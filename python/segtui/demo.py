@@ -606,7 +606,7 @@ def _line_items(acc: _Accounts, cal: _Calendar, ids: pl.Series, inv_acc: np.ndar
     cn_qty = np.where(is_part, 1 + np.floor(rng.random(cn_src.size) * cn_qty).astype(np.int64), cn_qty)
     cn_inv = li_inv[cn_src]
     # one credit note per refunded invoice
-    cn_docs, cn_first = np.unique(cn_inv, return_index=True)
+    cn_docs = np.unique(cn_inv)
     R = cn_docs.size
     cn_doc_of_line = np.searchsorted(cn_docs, cn_inv)
     cn_doc_sec = _seconds(rng, cal, R)
