@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "segtui.commands.history_cmd",
     "segtui.commands.import_cmd",
     "segtui.commands.demo_cmd",
+    "segtui.commands.rules_cmd",
 ]
 
 
