@@ -458,10 +458,8 @@ def assign_primary(
     conn = open_store(db)
     try:
         with transaction(conn):
-            conn.execute("UPDATE snapshot_accounts SET primary_segment = NULL WHERE snapshot = ?", (snap.id,))
+            # every row of the snapshot is in exactly one group: each is written once
             for seg, ids in zip(groups.get_column("primary_segment").to_list(), groups.get_column("account").to_list()):
-                if seg is None:
-                    continue
                 conn.execute(
                     "UPDATE snapshot_accounts SET primary_segment = ? WHERE snapshot = ? "
                     "AND account IN (SELECT value FROM json_each(?))",
