@@ -242,12 +242,21 @@ def test_churners_stop_buying_and_their_use_declines_first(rich: World) -> None:
     buy_drop = per_day(purchases, 30, 0) / per_day(purchases, 150, 60)
     assert use_drop < 0.5, use_drop  # use declines first...
     assert buy_drop > 0.7, buy_drop  # ...while purchases go on until the churn day
+    # after a churn: a few logins (exporting data) for two weeks, then nothing
+    assert per_day(w.events, -22, -400) == 0
+    assert per_day(w.events, 0, -14) < 0.1 * per_day(w.events, 150, 60)
     # and the ones about to churn at a renewal just after the end show it in their last 30 days
     soon = w.profiles.filter((pl.col("trajectory") == "churn") & (pl.col("churn_at") > w.end))
     assert soon.height > 0
     renew = w.accounts.join(soon, on="account_id").filter(pl.col("signup_at") < w.start)
     assert renew.height > 0 and (renew["renewal_at"] == renew["churn_at"]).all()  # they leave at renewal
     assert (renew["renewal_at"] <= w.end + dt.timedelta(days=45)).all()
+    ev = w.events.join(renew.select("account_id"), on="account_id").with_columns(
+        age=(pl.lit(w.end) - pl.col("occurred_at").dt.date()).dt.total_days()
+    )
+    recent = ev.filter(pl.col("age") < 30).height / 30
+    prior = ev.filter((pl.col("age") >= 30) & (pl.col("age") < 120)).height / 90
+    assert recent < 0.6 * prior, (recent, prior)  # visibly declining by the end
 
 
 def test_returners_pause_then_come_back(rich: World) -> None:
@@ -332,7 +341,7 @@ def test_demo_params_name_everything_that_shapes_the_data() -> None:
     p = demo_params(300, 7)
     assert p == {
         "generator": GENERATOR_VERSION, "accounts": 300, "seed": 7, "lines_per_account": 24.0,
-        "events_per_account": 60.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
+        "events_per_account": 100.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
     }
     assert demo_params(300, 8) != p
 

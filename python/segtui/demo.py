@@ -58,13 +58,13 @@ __all__ = [
 #: The last day of the default demo world (fixed, so the demo is reproducible).
 END = dt.date(2025, 12, 31)
 #: Bumped whenever the generator's output changes for the same parameters.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Accounts are generated in chunks of this many (fixed, so the output never depends on memory).
 ACCOUNT_CHUNK = 1 << 16
 CURRENCY = "USD"
 #: Per-account densities of the demo store and of the bundled files in ``data/demo``: richer than
 #: the generator's defaults (which are the benchmark shape), so that every screen has material.
-DEMO_DENSITY: dict[str, float] = {"lines_per_account": 24.0, "events_per_account": 60.0, "cost_rows_per_account": 3.0}
+DEMO_DENSITY: dict[str, float] = {"lines_per_account": 24.0, "events_per_account": 100.0, "cost_rows_per_account": 3.0}
 
 _EPOCH = dt.date(1970, 1, 1)
 _FAR = 10**7  # "never" as a day number
@@ -125,7 +125,8 @@ _EVENT_W = np.array([
     [80, 1, 6, 0, 3, 0, 6, 4],
 ], dtype=np.float64)
 _EV_DECLINING, _EV_QUIET = 4, 5
-_QUIET_RATE = 0.03  # product use after churn or during a pause, relative to normal
+_QUIET_RATE = 0.03  # product use during a pause, or just after a churn, relative to normal
+_AFTER_CHURN_DAYS = 14  # a churned account logs in a little more (exporting its data), then never
 
 COST_CATEGORIES = ["onboarding", "support", "compute", "storage"]
 _POOLED_SHARE = {"compute": 0.07, "storage": 0.04, "support": 0.03}  # of net revenue
@@ -310,6 +311,8 @@ def _make_accounts(n: int, seed: int, days: int, epoch_day: int) -> _Accounts:
     never = kind == _NEVER
     c = np.where(never, a + rng.integers(30, 151, n), c)
     lead = rng.integers(45, 121, n)
+    # those about to churn are well into their decline by the end of the window
+    lead = np.where(soon, (c - D) + rng.integers(45, 91, n), lead)
 
     p0 = np.full(n, D, dtype=np.int64)
     p1 = np.full(n, D, dtype=np.int64)
@@ -347,7 +350,7 @@ def _make_accounts(n: int, seed: int, days: int, epoch_day: int) -> _Accounts:
 
     w = np.minimum(rng.pareto(1.8, n) + 1.0, 20.0)
     w = np.where(never, 0.0, w)
-    v = seats.astype(np.float64) ** 0.6 * rng.lognormal(0.0, 0.5, n)
+    v = (1.0 + seats.astype(np.float64)) ** 0.45 * rng.lognormal(0.0, 0.4, n)
     high_touch = rng.random(n) < np.where(plan <= 1, 0.08, 0.04)
     h = (1.0 + seats.astype(np.float64) ** 0.3) * np.where(high_touch, 10.0, 1.0)
 
@@ -417,7 +420,7 @@ def _grids(acc: _Accounts, cal: _Calendar, sl: slice) -> tuple[np.ndarray, np.nd
     paused = _overlap(lo, hi, np.maximum(a, p0), np.minimum(use_end, p1))
     live = _overlap(lo, hi, a, use_end)
     live -= paused
-    quiet = _overlap(lo, hi, np.maximum(a, c), days)
+    quiet = _overlap(lo, hi, np.maximum(a, c), np.minimum(c + _AFTER_CHURN_DAYS, days))
     quiet += paused
     quiet *= f4(_QUIET_RATE)
     to_churn = c - mid  # days until the churn date (huge when none)
@@ -514,6 +517,8 @@ def _activity(acc: _Accounts, cal: _Calendar, seed: int, targets: tuple[float, f
             else:
                 lo = np.maximum(wlo, acc.a[i])
                 hi = whi
+                if j == 1:  # product use ends a little after a churn
+                    hi = np.minimum(hi, np.maximum(acc.c[i] + _AFTER_CHURN_DAYS, lo + 1))
                 if j == 2:  # support work stops with the account
                     hi = np.minimum(hi, np.maximum(acc.c[i], lo + 1))
                 cdf = cal.weekday_use
