@@ -342,6 +342,7 @@ def test_demo_params_name_everything_that_shapes_the_data() -> None:
     assert p == {
         "generator": GENERATOR_VERSION, "accounts": 300, "seed": 7, "lines_per_account": 24.0,
         "events_per_account": 100.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
+        "snapshots": "month-ends x13",
     }
     assert demo_params(300, 8) != p
 
@@ -365,6 +366,33 @@ def test_bundled_data_is_what_the_script_makes(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     for f in files:
         assert (tmp_path / f).read_bytes() == (bundled / f).read_bytes(), f"data/demo/{f} is stale: rerun data/generate_demo.py"
+
+
+def test_demo_snapshot_dates_are_month_ends_ending_on_the_last_day() -> None:
+    import datetime as dt
+
+    from segtui.demo import END, demo_snapshot_dates
+
+    dates = demo_snapshot_dates()
+    assert dates[-1] == END and len(dates) == 13
+    assert dates[0] == dt.date(2024, 12, 31)
+    assert all((d + dt.timedelta(days=1)).day == 1 for d in dates)
+    assert demo_snapshot_dates(dt.date(2025, 3, 15), 3) == [dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 15)]
+
+
+def test_demo_store_is_scored_monthly(tmp_path) -> None:
+    import sqlite3
+
+    from segtui.demo import build_demo_store
+
+    db = build_demo_store(tmp_path / "d.db", accounts=120, seed=3)
+    conn = sqlite3.connect(db)
+    days = [r[0] for r in conn.execute("SELECT as_of_day FROM snapshots ORDER BY as_of_day")]
+    assert len(days) == 13
+    n_latest = conn.execute(
+        "SELECT count(*) FROM snapshot_accounts WHERE snapshot = (SELECT id FROM snapshots ORDER BY as_of_day DESC LIMIT 1)"
+    ).fetchone()[0]
+    assert 0 < n_latest <= 120
 
 
 # -- the demo store, end to end (generate, write, import with the real importer) -------------------

@@ -48,6 +48,7 @@ def bounded(n: int) -> settings:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
+        print_blob=True,  # a failure prints the @reproduce_failure line that replays it
     )
 
 

@@ -12,7 +12,7 @@ from textual.widgets import Static
 from textual_fastdatatable import DataTable
 
 from segtui.tui import actions, fmt
-from segtui.tui.data import (GROUPINGS, NEW_LABEL, Snapshot, Store, migration, migration_order, migration_pivot,
+from segtui.tui.data import (GONE_LABEL, GROUPINGS, NEW_LABEL, Snapshot, Store, migration, migration_order, migration_pivot,
                              moved_accounts, velocity)
 from segtui.tui.grid import Grid, prepare
 from segtui.tui.query import Col
@@ -109,8 +109,8 @@ class MigrationScreen(BaseScreen):
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             from segtui import history
 
-            fa = store.frame(a, progress, cancelled)
-            fb = store.frame(b, progress, cancelled)
+            fa = store.labels(a, progress, cancelled)
+            fb = store.labels(b, progress, cancelled)
             progress(None, "computing the migration")
             long = migration(fa, fb, column)
             try:
@@ -184,7 +184,10 @@ class MigrationScreen(BaseScreen):
         a, b, column = self.a, self.b, GROUPINGS[self.map][0]
 
         def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> pl.DataFrame:
-            return moved_accounts(store.frame(a, progress, cancelled), store.frame(b, progress, cancelled), column, src, dst)
+            if dst == GONE_LABEL:  # their rows are A's
+                return moved_accounts(store.frame(a, progress, cancelled), store.labels(b, progress, cancelled),
+                                      column, src, dst)
+            return moved_accounts(store.labels(a, progress, cancelled), store.frame(b, progress, cancelled), column, src, dst)
 
         extra = [Col("from", f"in A ({a.as_of})")]
         title = f"{src} → {dst}" if src != NEW_LABEL else f"new in {dst}"
