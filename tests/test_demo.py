@@ -408,7 +408,9 @@ def test_demo_store_holds_exactly_the_generated_world(tmp_path: Path) -> None:
     built = ensure_demo_store(db, accounts=300, seed=7)
     assert not built.reused and built.db_path == db
     w = generate_world(300, seed=7, **DEMO_DENSITY)
-    assert built.counts == {"accounts": 300, "line-items": w.line_items.height, "costs": w.costs.height, "events": w.events.height}
+    assert built.counts == {
+        "accounts": 300, "line-items": w.line_items.height, "costs": w.costs.height, "events": w.events.height, "snapshots": 13,
+    }
     assert built.net_revenue_cents == w.line_items.select(cents(w.line_items).sum()).item()
     assert demo_store_params(db) == demo_params(300, 7)
     conn = sqlite3.connect(db)
@@ -423,7 +425,8 @@ def test_demo_store_holds_exactly_the_generated_world(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]  # no temporary files left
+    # no temporary files left; the scoring cache moved in with the store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
 
 
 def test_demo_store_is_reused_or_replaced_by_its_settings(tmp_path: Path) -> None:
@@ -438,7 +441,7 @@ def test_demo_store_is_reused_or_replaced_by_its_settings(tmp_path: Path) -> Non
     other = ensure_demo_store(db, accounts=150, seed=1)
     assert not other.reused and other.counts["accounts"] == 150
     assert demo_store_params(db) == demo_params(150, 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
 
 
 def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -446,7 +449,7 @@ def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypa
 
     db = tmp_path / "demo.db"
     demo.ensure_demo_store(db, accounts=80, seed=2)
-    before = db.read_bytes()
+    before = db.read_bytes(), (tmp_path / "demo.db.cols").read_bytes()
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -454,8 +457,24 @@ def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypa
     monkeypatch.setattr(demo, "mark_demo_store", interrupted)
     with pytest.raises(KeyboardInterrupt):
         demo.ensure_demo_store(db, accounts=90, seed=2)
-    assert db.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]
+    assert (db.read_bytes(), (tmp_path / "demo.db.cols").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
+
+
+def test_files_of_a_killed_build_are_swept_up(tmp_path: Path) -> None:
+    import os
+
+    from segtui.demo import ensure_demo_store
+
+    db = tmp_path / "demo.db"
+    dead = 2**31 - 5  # no such process
+    left = [f".demo.db.building-{dead}", f".demo.db.building-{dead}-wal", f"..demo.db.building-{dead}.cols.tmp-{dead}"]
+    for name in left:
+        (tmp_path / name).write_bytes(b"x")
+    running = f".demo.db.building-{os.getppid()}"  # a build by a live process is left alone
+    (tmp_path / running).write_bytes(b"x")
+    ensure_demo_store(db, accounts=40, seed=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running, "demo.db", "demo.db.cols"]
 
 
 def test_demo_command_builds_reports_and_reuses(tmp_path: Path) -> None:

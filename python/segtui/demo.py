@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -977,7 +978,7 @@ class DemoBuild:
     db_path: Path
     params: dict[str, Any]
     reused: bool
-    counts: dict[str, int]      # store rows per import kind
+    counts: dict[str, int]      # store rows per import kind, and "snapshots"
     net_revenue_cents: int
     seconds: float              # generation + import (0 when reused)
     generate_seconds: float = 0.0
@@ -1010,9 +1011,11 @@ def demo_store_params(db_path: Path) -> dict[str, Any] | None:
 
 
 def _store_contents(db_path: Path) -> tuple[dict[str, int], int]:
+    """Rows per import kind (and ``snapshots``), and the net revenue in minor units."""
     conn = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=rw", uri=True)
     try:
-        counts = {kind: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for kind, table in _TABLES.items()}
+        tables = {**_TABLES, "snapshots": "snapshots"}
+        counts = {kind: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for kind, table in tables.items()}
         revenue = int(conn.execute("SELECT coalesce(sum(amount), 0) FROM line_items").fetchone()[0])
     finally:
         conn.close()
@@ -1057,12 +1060,46 @@ def mark_demo_store(db_path: Path, params: dict[str, Any]) -> None:
         conn.close()
 
 
-def _remove_store_files(path: Path) -> None:
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.with_name(path.name + "-journal")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
+def _cache_path(db_path: Path) -> Path:
+    """The scoring column cache kept beside a store (``<store>.cols``)."""
+    return db_path.with_name(db_path.name + ".cols")
+
+
+def _store_files(path: Path, pid: int) -> list[Path]:
+    """A store's file and everything SQLite and the scoring cache keep beside it."""
+    return [
+        path,
+        *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")),
+        _cache_path(path),
+        path.with_name(f".{_cache_path(path).name}.tmp-{pid}"),
+    ]
+
+
+def _remove_store_files(path: Path, pid: int) -> None:
+    for p in _store_files(path, pid):
+        p.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned_builds(db_path: Path) -> None:
+    """Remove what builds killed before they could clean up left beside ``db_path``."""
+    prefixes = (f".{db_path.name}.building-", f"..{db_path.name}.building-")
+    for p in db_path.parent.iterdir():
+        prefix = next((x for x in prefixes if p.name.startswith(x)), None)
+        if prefix is None:
+            continue
+        digits = re.match(r"\d+", p.name[len(prefix):])
+        if digits and not _pid_alive(int(digits.group())) and p.is_file():
+            p.unlink(missing_ok=True)
 
 
 def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, quiet: bool = True) -> DemoBuild:
@@ -1096,8 +1133,10 @@ def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, qui
 
     t0 = time.perf_counter()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    building = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
-    _remove_store_files(building)
+    _remove_abandoned_builds(db_path)
+    pid = os.getpid()
+    building = db_path.with_name(f".{db_path.name}.building-{pid}")
+    _remove_store_files(building, pid)
     try:
         with tempfile.TemporaryDirectory(prefix="segtui-demo-") as tmp:
             world = generate_world(accounts, seed, end=END, **DEMO_DENSITY)
@@ -1110,12 +1149,17 @@ def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, qui
         # always complete.
         score_demo_store(building, quiet=quiet)
         mark_demo_store(building, params)
-        for suffix in ("-wal", "-shm"):
+        # the old store's side files must go before the new store takes its name (SQLite would
+        # read an old WAL as the new store's); the scoring cache moves with the store
+        for suffix in ("-wal", "-shm", "-journal"):
             db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
             building.with_name(building.name + suffix).unlink(missing_ok=True)
+        _cache_path(db_path).unlink(missing_ok=True)
         os.replace(building, db_path)
+        if _cache_path(building).exists():
+            os.replace(_cache_path(building), _cache_path(db_path))
     except BaseException:
-        _remove_store_files(building)
+        _remove_store_files(building, pid)
         raise
     counts, revenue = _store_contents(db_path)
     return DemoBuild(db_path, params, False, counts, revenue, time.perf_counter() - t0, generated)
