@@ -564,7 +564,7 @@ class _Prefetch:
         self.thread.join()
 
 
-def _text_spec(s: pl.Series) -> Any:
+def _text_spec(s: pl.Series | Any) -> Any:
     """``text_column`` with its buffers as typed numpy views (pyarrow buffers present themselves
     as signed bytes, which the core's typed buffer views refuse). No copy."""
     validity, offsets, data, offset, length = text_column(s)
