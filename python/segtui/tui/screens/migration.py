@@ -37,6 +37,7 @@ def matrix_cols(long: pl.DataFrame, column: str, value: str) -> list[Col]:
 
 
 class MigrationScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "migration"
     TITLE_TEXT = "Migration"
     HELP = (
@@ -65,7 +66,7 @@ class MigrationScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="migration-body"):
+        with VerticalScroll(id="migration-body", classes="body"):
             yield Static("", id="pair")
             yield Static("", id="empty", classes="empty")
             yield TablePanel("Matrix", Grid([Col("from", "from \\ to")], export_name="migration", id="matrix-grid",
@@ -84,6 +85,7 @@ class MigrationScreen(BaseScreen):
         self.load()
 
     def _no_series(self) -> None:
+        self.loaded()
         self.query_one("#empty", Static).update(
             "No series yet: migration needs two snapshots. Run `segtui score --every month` "
             "(or score again as of another date), then come back."
@@ -130,13 +132,14 @@ class MigrationScreen(BaseScreen):
         a, b = self.a, self.b
         assert a is not None and b is not None
         self.query_one("#pair", Static).update(
-            f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {GROUPINGS[self.map][1]} · "
+            f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {self.map} · "
             f"cells: [b]{VALUES[self.value]}[/b]"
             + (f"\n[dim]Stored (raw) segments; `segtui migration` applies the configured hysteresis "
                f"(k = {self.hysteresis}).[/]" if self.hysteresis >= 2 else "")
         )
 
     def _show(self, result: tuple[pl.DataFrame, tuple[Any, Any], int]) -> None:
+        self.loaded()
         self.long, (matrix, vel), self.hysteresis = result
         self._pair_text()
         grid = self.query_one("#matrix-grid", Grid)
