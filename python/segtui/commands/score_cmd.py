@@ -65,6 +65,9 @@ MONEY = ("net_revenue", "pooled_cost", "allocated_cost", "unallocated_cost")
     help="Configuration file (default: segtui.toml beside the store).",
 )
 @click.option("--no-cache", is_flag=True, help="Read SQLite directly; leave the column cache alone.")
+@click.option("--every", type=click.Choice(["week", "month", "quarter"]), default=None, help="A series: a snapshot at the end of every period (see docs/history.md).")
+@click.option("--since", callback=parse_date, metavar="DATE", help="With --every: the series starts here.")
+@click.option("--until", callback=parse_date, metavar="DATE", help="With --every: the series ends here (default: the latest line item's day).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here instead of stdout.")
 @click.pass_obj
@@ -74,6 +77,9 @@ def score(
     mode: str | None,
     config_path: Path | None,
     no_cache: bool,
+    every: str | None,
+    since: date | None,
+    until: date | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -87,7 +93,19 @@ def score(
       segtui score
       segtui score --as-of 2025-06-30 --format json
       segtui score --mode saas --config other.toml
+      segtui score --every month --since 2025-01-01      a snapshot at every month-end since
     """
+    if every or since or until:
+        from segtui import history
+
+        if not (every and since) or as_of:
+            raise click.UsageError("a series takes --every and --since (and optionally --until), not --as-of")
+        infos = history.score_series(
+            settings.db, every, since, until, mode=mode, config_path=config_path,  # type: ignore[attr-defined]
+            quiet=settings.quiet, cache=not no_cache,  # type: ignore[attr-defined]
+        )
+        emit(pl.concat([info_frame(i) for i in infos]), fmt, output, money=MONEY)
+        return
     info = score_store(
         settings.db,  # type: ignore[attr-defined]
         as_of=as_of,
@@ -96,6 +114,9 @@ def score(
         quiet=settings.quiet,  # type: ignore[attr-defined]
         cache=not no_cache,
     )
+    from segtui.history import after_scoring
+
+    after_scoring(settings.db, [info.id], config_path=str(config_path) if config_path else None)  # type: ignore[attr-defined]
     df = info_frame(info)
     if fmt == "table":
         # one record: show it as field / value lines

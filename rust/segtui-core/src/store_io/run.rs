@@ -143,6 +143,11 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
     let mut conn = open_rw(db)?;
     let mut reports = Vec::with_capacity(days.len());
     let mut before_first = Some(t0.elapsed().as_secs_f64());
+    // Several days (a series): prepare the rows once, score each day's prefix (history::series).
+    let base = inputs.inputs();
+    let prepared = (days.len() > 1)
+        .then(|| crate::history::series::Prepared::new(&base, days.iter().copied().max().unwrap_or(0), &config));
+    let day_inputs = |day: i32| prepared.as_ref().map_or(base, |p| p.inputs_for(&base, day));
     for (k, &day) in days.iter().enumerate() {
         let t1 = Instant::now();
         let result = if k == 0 && load.pending_cache.is_some() {
@@ -150,14 +155,14 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
             let mut l = load.clone();
             let r = std::thread::scope(|s| {
                 let writer = s.spawn(|| write_pending_cache(&inputs, &mut l));
-                let r = score(&inputs.inputs(), day, &config);
+                let r = score(&day_inputs(day), day, &config);
                 writer.join().expect("the cache writer does not panic");
                 r
             });
             load = l;
             r
         } else {
-            score(&inputs.inputs(), day, &config)
+            score(&day_inputs(day), day, &config)
         }
         .map_err(RunError::Engine)?;
         let seconds_score = t1.elapsed().as_secs_f64();
@@ -177,6 +182,8 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
         };
         let t2 = Instant::now();
         let written = write_snapshot(&mut conn, &result, &meta)?;
+        // the columns history reads, packed from the result (a failure only slows history reads)
+        let _ = crate::history::packed::pack_result(&conn, written.id, &meta.created_at, &result);
         drop(result);
         reports.push(DayReport { written, seconds_score, seconds_write: t2.elapsed().as_secs_f64() });
     }
