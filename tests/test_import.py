@@ -366,11 +366,22 @@ def test_an_empty_file_and_a_header_only_file(tmp_path: Path) -> None:
     empty.write_text("")
     header.write_text("account_id,occurred_at,amount\n")
     db = tmp_path / "x.db"
-    with pytest.raises(DataError, match="empty file"):
-        import_files(db, "line-items", [empty])
+    [e] = import_files(db, "line-items", [empty])
+    assert e.status == "empty" and e.rows_read == 0 and e.import_id is None
+    res = CliRunner().invoke(cli, ["--db", str(db), "import", "line-items", str(empty)])
+    assert res.exit_code == 0 and "empty file, nothing imported" in res.output
     [s] = import_files(db, "line-items", [header])
     assert s.rows_read == 0 and s.status == "imported"
     assert data_version(db) == 0
+
+
+def test_a_json_lines_file_with_only_broken_lines_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"account_id": 1,\n[1, 2]\n')
+    db = tmp_path / "b.db"
+    with pytest.raises(DataError, match="no readable rows; 2 rows are broken"):
+        import_files(db, "events", [path])
+    assert counts(db)["imports"] == 0
 
 
 def test_stale_work_folders_of_killed_imports_are_removed(tmp_path: Path) -> None:

@@ -118,11 +118,20 @@ def test_stale_cache_is_rebuilt_and_the_result_changes(db_path: Path) -> None:
     assert score_store(db_path).cache == "hit"
     add_rows(db_path, lines=[("A1", "2025-06-30", 100000, "INV-BIG")])
     c = score_store(db_path)
-    assert c.cache == "rebuilt" and "changed" in (c.cache_reason or "")
+    assert c.cache == "appended"
     assert c.data_version == 2
     assert c.net_revenue == a.net_revenue + 100000
     a1 = queries.snapshot_frame(db_path, c.id).filter(pl.col("account_id") == "A1")
     assert a1.get_column("revenue").item() == 21050 + 100000
+    # the same snapshot as one scored straight from SQLite
+    d = score_store(db_path, cache=False)
+    assert d.replaced == (c.id,) and d.net_revenue == c.net_revenue
+    # an edited old row (no import): the cache is read again in full
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE line_items SET amount = amount + 1")
+    conn.commit()
+    e = score_store(db_path)
+    assert e.cache == "rebuilt" and e.net_revenue == c.net_revenue + 12
 
 
 def test_a_foreign_or_damaged_cache_never_changes_the_result(tmp_path: Path) -> None:

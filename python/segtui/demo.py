@@ -606,7 +606,7 @@ def _line_items(acc: _Accounts, cal: _Calendar, ids: pl.Series, inv_acc: np.ndar
     cn_qty = np.where(is_part, 1 + np.floor(rng.random(cn_src.size) * cn_qty).astype(np.int64), cn_qty)
     cn_inv = li_inv[cn_src]
     # one credit note per refunded invoice
-    cn_docs, cn_first = np.unique(cn_inv, return_index=True)
+    cn_docs = np.unique(cn_inv)
     R = cn_docs.size
     cn_doc_of_line = np.searchsorted(cn_docs, cn_inv)
     cn_doc_sec = _seconds(rng, cal, R)
@@ -939,7 +939,30 @@ def demo_params(accounts: int = 2000, seed: int = 7) -> dict[str, Any]:
         "seed": int(seed),
         **DEMO_DENSITY,
         "end": END.isoformat(),
+        "snapshots": f"month-ends x{DEMO_SNAPSHOT_MONTHS}",
     }
+
+
+DEMO_SNAPSHOT_MONTHS = 13
+
+
+def demo_snapshot_dates(end: dt.date = END, months: int = DEMO_SNAPSHOT_MONTHS) -> list[dt.date]:
+    """Month-ends of the last ``months`` months up to ``end`` (oldest first), ``end`` included:
+    enough history for migration, velocity and account history out of the box."""
+    dates: list[dt.date] = []
+    first = end.replace(day=1)
+    for k in range(months - 1, -1, -1):
+        y, m = divmod(first.year * 12 + first.month - 1 - k, 12)
+        nxt = dt.date(y + (m + 1) // 12, (m + 1) % 12 + 1, 1)
+        dates.append(min(end, nxt - dt.timedelta(days=1)))
+    return dates
+
+
+def score_demo_store(db_path: Path, *, quiet: bool = True) -> None:
+    """Score the demo store at every month-end of its last year (one load, one snapshot per date)."""
+    from segtui.scoring import score_dates
+
+    score_dates(db_path, demo_snapshot_dates(), series="month", quiet=quiet)
 
 
 @dataclass(frozen=True)
@@ -1078,9 +1101,9 @@ def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, qui
             del world
             open_store(building, create=True).close()
             import_demo_files(building, paths, quiet=quiet)
-        # Scoring the demo store (its first snapshot) goes here, once the scoring engine is
-        # wired in: between the import and the demo mark, so that a store carrying the mark is
+        # Scored between the import and the demo mark, so that a store carrying the mark is
         # always complete.
+        score_demo_store(building, quiet=quiet)
         mark_demo_store(building, params)
         for suffix in ("-wal", "-shm"):
             db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)

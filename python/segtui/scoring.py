@@ -48,8 +48,8 @@ class SnapshotInfo:
     commit), ``cache_write`` (overlaps ``score``: a rebuilt cache is written while the kernel
     runs) and ``total`` (the whole call into the core, every date of it)."""
     cache: str = "off"
-    """``hit`` (inputs from the column cache), ``rebuilt`` (read from SQLite; new cache written)
-    or ``off``."""
+    """``hit`` (inputs from the column cache), ``appended`` (the cache plus the rows imported
+    since), ``rebuilt`` (read from SQLite; new cache written) or ``off``."""
     cache_reason: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
     """Rows loaded: line_items, costs, events, accounts."""

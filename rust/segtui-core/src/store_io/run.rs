@@ -123,6 +123,7 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
         "read {li} line items, {co} costs, {ev} events, {ac} accounts in {seconds_load:.2} s ({})",
         match &load.cache {
             super::CacheOutcome::Hit => "column cache".to_string(),
+            super::CacheOutcome::Appended { rows } => format!("column cache + {rows} new rows"),
             super::CacheOutcome::Rebuilt { reason } => format!("from SQLite: {reason}"),
             super::CacheOutcome::Off => "from SQLite, cache off".to_string(),
         }
