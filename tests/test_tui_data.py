@@ -31,10 +31,13 @@ def test_snapshots_oldest_first_with_series_order(store: Store) -> None:
 
 
 @pytest.mark.parametrize("by", list(GROUPINGS))
-def test_rollup_matches_sql_over_the_store(store: Store, by: str) -> None:
+@pytest.mark.parametrize("source", ["frame", "group_frame"])
+def test_rollup_matches_sql_over_the_store(store: Store, by: str, source: str) -> None:
     snap = store.snapshots()[-1]
     column = GROUPINGS[by][0]
-    r = data.rollup_frame(store.frame(snap), by)
+    store.forget()
+    frame = store.frame(snap) if source == "frame" else store.group_frame(snap, column)
+    r = data.rollup_frame(frame, by)
     rows = q(store, f"""SELECT coalesce({column}, '(none)'), count(*), sum(revenue), sum(margin), avg(r_score),
                                sum(margin < 0), coalesce(sum(CASE WHEN churn_band = 'high' THEN revenue END), 0)
                         FROM snapshot_accounts WHERE snapshot = ? GROUP BY 1""", snap.id)
@@ -85,7 +88,7 @@ def test_frame_has_one_row_per_account_with_keys(store: Store) -> None:
 
 def test_frame_is_cached_and_cancellable(store: Store) -> None:
     snap = store.snapshots()[1]
-    store._frames.clear()
+    store.forget()
     with pytest.raises(data.Cancelled):
         store.frame(snap, cancelled=lambda: True)
     assert store.cached_frame(snap) is None
@@ -94,12 +97,23 @@ def test_frame_is_cached_and_cancellable(store: Store) -> None:
     assert seen and store.frame(snap) is first
 
 
+def test_labels_are_the_frames_columns(store: Store) -> None:
+    snap = store.snapshots()[0]
+    store.forget()
+    narrow = store.labels(snap)
+    full = store.frame(snap)
+    assert narrow.columns == list(data.LABELS_COLUMNS)
+    assert narrow.with_columns(pl.all().cast(pl.String)).equals(
+        full.select(data.LABELS_COLUMNS).with_columns(pl.all().cast(pl.String)))
+    assert store.cached_labels(snap) is not None
+
+
 def test_migration_agrees_with_the_core(store: Store) -> None:
     from segtui import history
 
     snaps = store.snapshots()
     for column, map_name in (("rfm_segment", "rfm11"), ("rfm5_segment", "rfm5"), ("quadrant", "quadrant")):
-        mine = data.migration(store.frame(snaps[0]), store.frame(snaps[2]), column)
+        mine = data.migration(store.labels(snaps[0]), store.labels(snaps[2]), column)
         core = history.migration(store.path, snaps[0].id, snaps[2].id, map=map_name).cells
         assert mine.sort("from", "to").equals(core.select(mine.columns).sort("from", "to"))
 

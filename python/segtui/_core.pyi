@@ -292,7 +292,9 @@ def rules_parse(rules: list[str]) -> list[list[str]]:
 def rules_check(
     rules: list[str], metrics: list[tuple[str, str]], event_kinds: list[str] | None = None
 ) -> list[tuple[list[RuleWarningTuple], list[str] | None, int | None, bool]]:
-    """Compile against ``[(name, unit)]`` (unit: int, money:N, float, day, text, bool).
+    """Compile against ``[(name, unit)]`` (unit: int, money:N, float, percent, ratio, day, text,
+    bool; percent = a share stored in points, ratio = a share stored as a fraction, both
+    written in percent in rules).
 
     Per rule: (warnings, event kinds it reads or None for all, longest window in days or None
     for all history, whether it reads events at all).
@@ -308,7 +310,7 @@ def rules_evaluate(
     rules: list[str],
     n_rows: int,
     account: Buffer | None,
-    columns: list[tuple[str, str, Buffer | TextSpec, Buffer | None, bool]],
+    columns: list[tuple[str, str, Buffer | TextSpec | tuple[Buffer, list[str]], Buffer | None, bool]],
     events: tuple[Buffer, Buffer, Buffer] | None,
     event_kinds: list[str],
     as_of_day: int,
@@ -316,5 +318,7 @@ def rules_evaluate(
     """Every rule over every row in one pass: one uint8 (0/1) column per rule, and warnings.
 
     ``columns``: (name, unit, values, validity uint8 or None, per_account); values are int64
-    (int, money:N), float64 (float, NaN = missing), int32 (day), uint8 (bool) or a text spec.
+    (int, money:N), float64 (float, percent, ratio; NaN = missing), int32 (day), uint8 (bool),
+    and for text a text spec or ``(codes uint32, labels)`` with ``2**32 - 1`` = missing.
+    ``account``: uint32 dense index per row, or None when row i is account i.
     """

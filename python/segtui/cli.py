@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "segtui.commands.score_cmd",
     "segtui.commands.listing_cmd",
     "segtui.commands.history_cmd",
+    "segtui.commands.rules_cmd",
 ]
 
 

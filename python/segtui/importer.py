@@ -353,7 +353,12 @@ def _import_one(
             if source is not path:
                 sha = _core.sha256_file(path)
             if not header or header == [""]:
-                raise DataError(f"{path}: empty file (no header row)")
+                # nothing to read: no header, no rows
+                summary = ImportSummary(
+                    file=str(path), kind=kind, format=fmt, status="empty", fingerprint=sha, preset=preset.name, mapping={}
+                )
+                summary.seconds = round(time.perf_counter() - t_start, 4)
+                return summary
             removed = sorted({r for r, *_ in bad} | set(blank))
             if removed:
                 clean = tmpdir / "clean.csv"
@@ -378,7 +383,7 @@ def _import_one(
             columns, total = _parquet_info(path)
         t_scan = time.perf_counter() - t_start
 
-        mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns or total else {}
+        mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns else {}
         fmt_date = date_format or preset.date_format
         options = {
             "format": fmt,
@@ -395,6 +400,13 @@ def _import_one(
             file=str(path), kind=kind, format=fmt, status="imported", fingerprint=sha, preset=preset.name, mapping=mapping
         )
         if not mapping:
+            if bad:
+                # no readable row to take column names from, only broken ones: refuse the file
+                row, reason, message, _ = bad[0]
+                raise DataError(
+                    f"{path}: no readable rows; {len(bad)} rows are broken ({reason}, e.g. row {row}: {message}); "
+                    "nothing was imported"
+                )
             # an empty file: nothing to map; record nothing, report zero rows
             summary.status = "empty"
             summary.rows_read = int(total or 0)
@@ -409,7 +421,7 @@ def _import_one(
             summary.previous_import_id = prev_id
             if not quiet:
                 print(f"{label}: already imported (import #{prev_id}, {finished}): skipped, nothing changed", file=sys.stderr)
-            summary.seconds = time.perf_counter() - t_start
+            summary.seconds = round(time.perf_counter() - t_start, 4)
             return summary
         try:
             _feed(imp, fmt, source, delimiter, bad, blank, total, label, quiet, summary)
@@ -464,6 +476,7 @@ def _feed(
     progress = _Progress(label, total, quiet)
     rows = 0
     first = True
+    pre = json.loads(imp.stats_json())  # counts before the first batch (structural rejects)
     reader = _Prefetch(batches, label, removed)
     try:
         for df, cols in reader:
@@ -475,7 +488,7 @@ def _feed(
             reader.rows = rows
             if first:
                 first = False
-                _refuse_if_all_rejected(imp, df.height, label)
+                _refuse_if_all_rejected(imp, df.height, label, pre)
             progress.update(rows + removed)
     finally:
         reader.close()
@@ -551,7 +564,7 @@ class _Prefetch:
         self.thread.join()
 
 
-def _text_spec(s: pl.Series) -> Any:
+def _text_spec(s: pl.Series | Any) -> Any:
     """``text_column`` with its buffers as typed numpy views (pyarrow buffers present themselves
     as signed bytes, which the core's typed buffer views refuse). No copy."""
     validity, offsets, data, offset, length = text_column(s)
@@ -564,11 +577,12 @@ def _text_spec(s: pl.Series) -> Any:
     )
 
 
-def _refuse_if_all_rejected(imp: Any, n: int, label: str) -> None:
+def _refuse_if_all_rejected(imp: Any, n: int, label: str, pre: Mapping[str, Any]) -> None:
     st = json.loads(imp.stats_json())
     if n < ABORT_FIRST_BATCH_MIN or st["rows_imported"] + st["rows_duplicate"] + st["rows_skipped"] > 0:
         return
-    reasons = st["rejected_by_reason"]
+    before = pre["rejected_by_reason"]
+    reasons = {r: c - before.get(r, 0) for r, c in st["rejected_by_reason"].items() if c > before.get(r, 0)}
     if not reasons:
         return
     reason = max(reasons, key=reasons.get)

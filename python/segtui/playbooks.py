@@ -385,3 +385,176 @@ def todo(
         descending=[False, False, False, True, False],
         nulls_last=True,
     )
+
+
+# ---- the store: assigning primary segments, the to-do list ----------------------------------
+
+
+def rfm_labels_of(config: Mapping[str, Any]) -> list[str]:
+    """The rfm11 segment names of a snapshot's scoring configuration (the defaults if absent)."""
+    maps = config.get("maps") if isinstance(config, Mapping) else None
+    defs = maps.get("rfm11") if isinstance(maps, Mapping) else None
+    names = [d["name"] for d in defs or [] if isinstance(d, Mapping) and isinstance(d.get("name"), str)]
+    return names or list(RFM11)
+
+
+def config_for_store(db_path: str | os.PathLike[str], config_path: str | os.PathLike[str] | None = None,
+                     *, rfm_labels: Sequence[str] = RFM11) -> SegmentConfig:
+    """``--config`` when given, else ``segtui.toml`` beside the store, else the defaults."""
+    from segtui.config import find_config
+
+    path = Path(config_path) if config_path is not None else find_config(db_path)
+    return load_segment_config(path, rfm_labels=rfm_labels)
+
+
+def custom_masks(frame: pl.DataFrame, config: SegmentConfig, *, as_of: date | int, db: str | os.PathLike[str] | None,
+                 events: Any = None, units: Mapping[str, str] | None = None,
+                 warn: Any = None) -> pl.DataFrame:
+    """One Boolean column per custom segment, all rules in one pass over the events."""
+    from segtui.queries import MONEY_COLUMNS
+    from segtui.rules import segment_masks
+
+    if not config.segments:
+        return pl.DataFrame()
+    return segment_masks(frame, list(config.segments), as_of=as_of, db=db, events=events,
+                         account_col="account", money=MONEY_COLUMNS, units=units, warn=warn)
+
+
+@dataclass(frozen=True)
+class PrimaryReport:
+    snapshot_id: int
+    as_of: date
+    summary: pl.DataFrame  # primary_segment, accounts, revenue, action, owner, due_days
+
+
+def assign_primary(
+    db_path: str | os.PathLike[str],
+    snapshot_id: int,
+    *,
+    config_path: str | os.PathLike[str] | None = None,
+    config: SegmentConfig | None = None,
+    warn: Any = None,
+) -> PrimaryReport:
+    """Compute every account's primary segment in a snapshot and store it.
+
+    Custom segments are evaluated as of the snapshot's date (events after it do not count),
+    over the snapshot's figures and the store's firmographics. All rows of the snapshot are
+    written in one transaction.
+    """
+    from segtui import queries
+    from segtui.store import open_store, transaction
+
+    db = Path(db_path)
+    snap = queries.get_snapshot(db, snapshot_id)
+    if config is None:
+        config = config_for_store(db, config_path, rfm_labels=rfm_labels_of(snap.config_dict()))
+    frame = queries.snapshot_frame(db, snap.id)
+    masks = custom_masks(frame, config, as_of=snap.as_of, db=db, warn=warn)
+    frame = frame.with_columns(primary_segments(frame, masks, config))
+    groups = (
+        frame.group_by("primary_segment", maintain_order=True)
+        .agg(pl.col("account"), pl.len().alias("accounts"), pl.col("revenue").sum())
+    )
+    conn = open_store(db)
+    try:
+        with transaction(conn):
+            # every row of the snapshot is in exactly one group: each is written once
+            for seg, ids in zip(groups.get_column("primary_segment").to_list(), groups.get_column("account").to_list()):
+                conn.execute(
+                    "UPDATE snapshot_accounts SET primary_segment = ? WHERE snapshot = ? "
+                    "AND account IN (SELECT value FROM json_each(?))",
+                    (seg, snap.id, _json_ints(ids)),
+                )
+    finally:
+        conn.close()
+    # snapshot rows changed in place: cached snapshot frames would show the old primary segments
+    queries.invalidate_frames(db)
+    rows = []
+    for seg, n, rev in groups.select("primary_segment", "accounts", "revenue").iter_rows():
+        pb = config.playbook(seg) if seg is not None else None
+        rows.append((seg, n, rev, pb.action if pb else None, (pb.owner or UNASSIGNED) if pb else None,
+                     pb.due_days if pb else None))
+    summary = pl.DataFrame(
+        rows,
+        schema={"primary_segment": pl.String, "accounts": pl.Int64, "revenue": pl.Int64, "action": pl.String,
+                "owner": pl.String, "due_days": pl.Int64},
+        orient="row",
+    ).sort(["accounts", "primary_segment"], descending=[True, False])
+    return PrimaryReport(snap.id, snap.as_of, summary)
+
+
+def _json_ints(ids: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def previous_snapshot(db_path: str | os.PathLike[str], snap: Any) -> Any | None:
+    """The latest snapshot before ``snap`` with the same mode and scoring configuration."""
+    from segtui import queries
+
+    snaps = queries.list_snapshots(Path(db_path))
+    earlier = snaps.filter(
+        (pl.col("as_of") < snap.as_of) & (pl.col("mode") == snap.mode) & (pl.col("config_fp") == snap.config_fp)
+    ) if snaps.height else snaps
+    if earlier.height == 0:
+        return None
+    best = earlier.sort(["as_of", "id"]).tail(1)
+    return queries.get_snapshot(Path(db_path), int(best.get_column("id")[0]))
+
+
+def _has_primary(db: Path, snapshot_id: int) -> bool:
+    from segtui.store import open_store
+
+    conn = open_store(db, readonly=True)
+    try:
+        row = conn.execute(
+            "SELECT count(*) FROM snapshot_accounts WHERE snapshot = ? AND primary_segment IS NULL", (snapshot_id,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(row[0]) == 0
+
+
+@dataclass(frozen=True)
+class PlaybookListing:
+    frame: pl.DataFrame
+    snapshot: Any
+    previous: Any | None
+    assigned: tuple[int, ...]
+    """Snapshots whose primary segments were computed for this listing (they had none)."""
+
+
+def playbook_listing(
+    db_path: str | os.PathLike[str],
+    *,
+    snapshot: str | int | None = None,
+    since: str | int | None = None,
+    owners: Iterable[str] = (),
+    include_without_playbook: bool = False,
+    config_path: str | os.PathLike[str] | None = None,
+    warn: Any = None,
+) -> PlaybookListing:
+    """What ``segtui playbook`` lists (see :func:`todo`).
+
+    ``snapshot``: id or as-of date (default: the latest). ``since``: the snapshot to compare
+    with (default: :func:`previous_snapshot`). Snapshots without stored primary segments get
+    them first (:func:`assign_primary`).
+    """
+    from segtui import queries
+
+    db = Path(db_path)
+    snap = queries.resolve_snapshot(db, snapshot)
+    prev = queries.resolve_snapshot(db, since) if since is not None else previous_snapshot(db, snap)
+    if prev is not None and prev.id == snap.id:
+        raise ConfigError("--since names the same snapshot as --snapshot: compare with an earlier one")
+    if prev is not None and prev.as_of > snap.as_of:
+        raise ConfigError(f"--since {prev.as_of} is after the snapshot ({snap.as_of}): give an earlier snapshot")
+    config = config_for_store(db, config_path, rfm_labels=rfm_labels_of(snap.config_dict()))
+    assigned = []
+    for s in (snap, prev):
+        if s is not None and not _has_primary(db, s.id):
+            assign_primary(db, s.id, config=config, warn=warn)
+            assigned.append(s.id)
+    current = queries.snapshot_frame(db, snap.id)
+    previous = queries.snapshot_frame(db, prev.id).select("account", "primary_segment") if prev is not None else None
+    frame = todo(current, previous, config, snap.as_of, owners=owners, include_without_playbook=include_without_playbook)
+    return PlaybookListing(frame, snap, prev, tuple(assigned))

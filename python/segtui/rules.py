@@ -499,3 +499,51 @@ def segment_masks(
     if not segments:
         return pl.DataFrame()
     return evaluate_rules(frame, {s.name: s.rule for s in segments}, as_of=as_of, db=db, events=events, **kwargs)
+
+
+# ---- `segtui accounts --rule` -----------------------------------------------------------------
+
+
+def rule_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--rule`` option of the account listings."""
+    import click
+
+    return click.option(
+        "--rule",
+        "rule",
+        metavar="RULE",
+        default=None,
+        help="Keep accounts matching a rule, e.g. 'did \"login\" >= 5 times in 30d and margin > 0' (see docs/rules.md).",
+    )(f)
+
+
+def accounts_frame_with_rule(
+    db_path: str | os.PathLike[str],
+    snapshot: Any,
+    flt: Any,
+    rule: str | None,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> pl.DataFrame:
+    """``queries.accounts_frame`` with the accounts that do not match ``rule`` left out.
+
+    The rule is evaluated as of the snapshot's date over the snapshot's full account frame
+    (every export column, the firmographics, the primary segment) and the store's events; the
+    listing's own filters and sort apply as usual and its limit applies after the rule.
+    """
+    from dataclasses import replace as dc_replace
+
+    from segtui import queries
+
+    if not rule:
+        return queries.accounts_frame(Path(db_path), snapshot.id, flt)
+    limit = flt.limit if flt is not None else None
+    base = dc_replace(flt, limit=None) if flt is not None else None
+    listing = queries.accounts_frame(Path(db_path), snapshot.id, base)
+    full = queries.snapshot_frame(Path(db_path), snapshot.id)
+    say = (lambda w: warn(str(w))) if warn is not None else None
+    matched = filter_accounts(
+        full, rule, as_of=snapshot.as_of, db=db_path, account_col="account", money=queries.MONEY_COLUMNS, warn=say
+    ).get_column("account_id")
+    out = listing.filter(pl.col("account_id").is_in(matched.implode()))
+    return out.head(limit) if limit is not None else out

@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 import polars as pl
 
-from segtui.errors import DataError, StoreError
 from segtui.output import FORMATS, emit, money_text
-from segtui.scoring import SnapshotInfo, latest_line_day, score_dates, score_store, series_dates
+from segtui.scoring import SnapshotInfo, score_store
 
 
 def parse_date(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> date | None:
@@ -110,18 +109,16 @@ def score(
             raise click.UsageError("--as-of and --every exclude each other")
         if since is None:
             raise click.UsageError("--every needs --since DATE")
-        if until is None:
-            if not db.exists():
-                raise StoreError(f"no store at {db}: run `segtui import ...` or `segtui demo` first")
-            until = latest_line_day(db)
-            if until is None:
-                raise DataError("the store has no line items: import some first")
-        dates = series_dates(every, since, until)
-        if not dates:
-            raise DataError(f"no {every} ends between {since.isoformat()} and {until.isoformat()}")
-        infos = score_dates(db, dates, mode=mode, config_path=config_path, series=every, quiet=quiet, cache=not no_cache)
+        from segtui import history
+
+        infos = history.score_series(
+            db, every, since, until, mode=mode, config_path=config_path, quiet=quiet, cache=not no_cache
+        )
     else:
+        from segtui.history import after_scoring
+
         infos = [score_store(db, as_of=as_of, mode=mode, config_path=config_path, quiet=quiet, cache=not no_cache)]
+        after_scoring(db, [i.id for i in infos], config_path=str(config_path) if config_path else None)
     df = info_frame(infos)
     if fmt == "table" and df.height == 1:
         # one record: show it as field / value lines

@@ -74,6 +74,10 @@ LABEL_COLUMNS = ("rfm_segment", "rfm5_segment", "quadrant", "churn_band", "healt
 INT_COLUMNS = ("account", "employees", "mrr", "seats", "recency_days", "frequency", "monetary", "r_score", "f_score",
                "m_score", "revenue", "direct_cost", "allocated_cost", "margin", "churn_risk", "health")
 KEEP = ("account", "account_key", "name") + INT_COLUMNS[1:] + LABEL_COLUMNS + ("margin_pct",)
+# What migration compares (``labels``) and what the overview sums (``group_frame``).
+LABELS_COLUMNS = ("account", "revenue", "rfm_segment", "rfm5_segment", "primary_segment", "quadrant", "churn_band",
+                  "lifecycle")
+GROUP_FIGURES = ("revenue", "cost", "margin", "r_score", "f_score", "m_score", "high_risk")
 
 
 class Cancelled(Exception):
@@ -153,14 +157,33 @@ class _Loading:
 
 
 class Store:
-    """Read access to one store file, with a cache of snapshot frames."""
+    """Read access to one store file, with caches of snapshot frames.
 
-    def __init__(self, path: Path, *, frame_cache: int = 2) -> None:
+    Three shapes of a snapshot are read, each as narrow as its use allows (a million accounts):
+
+    - ``frame``: every column the account lists show, joined with the accounts' keys and
+      firmographics (``queries.snapshot_frame``); one kept in memory;
+    - ``labels``: account, revenue and the labels migration compares; three kept;
+    - ``group_frame``: one label column and the figures the overview sums (not kept: read when
+      neither of the others is in memory).
+    """
+
+    def __init__(self, path: Path, *, frames: int = 1, labels: int = 3) -> None:
         self.path = Path(path)
-        self._frames: OrderedDict[tuple[int, str], pl.DataFrame] = OrderedDict()
-        self._frame_cache = frame_cache
+        self._caches: dict[str, OrderedDict[tuple[int, str], pl.DataFrame]] = {"frame": OrderedDict(), "labels": OrderedDict()}
+        self._limits = {"frame": frames, "labels": labels}
         self._lock = threading.Lock()
-        self._loading: dict[tuple[int, str], _Loading] = {}
+        self._loading: dict[tuple[str, int, str], _Loading] = {}
+
+    @property
+    def _frames(self) -> OrderedDict[tuple[int, str], pl.DataFrame]:
+        return self._caches["frame"]
+
+    def forget(self) -> None:
+        """Drop every cached frame (tests; a store that changed underneath)."""
+        with self._lock:
+            for cache in self._caches.values():
+                cache.clear()
 
     # --- connections ------------------------------------------------------------------------
 
@@ -211,25 +234,74 @@ class Store:
             earlier = [s for s in snapshots if s.mode == snap.mode and s.as_of_day < snap.as_of_day]
         return earlier[-1] if earlier else None
 
-    # --- the snapshot frame -----------------------------------------------------------------
+    # --- snapshot frames --------------------------------------------------------------------
 
     def cached_frame(self, snap: Snapshot) -> pl.DataFrame | None:
         with self._lock:
-            return self._frames.get((snap.id, snap.created_at))
+            return self._caches["frame"].get((snap.id, snap.created_at))
+
+    def cached_labels(self, snap: Snapshot) -> pl.DataFrame | None:
+        with self._lock:
+            key = (snap.id, snap.created_at)
+            frame = self._caches["frame"].get(key)
+            if frame is not None:
+                return frame.select(LABELS_COLUMNS)
+            return self._caches["labels"].get(key)
 
     def frame(self, snap: Snapshot, progress: Progress = _no_progress, cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
-        """Every account of ``snap`` with its firmographics (cached; see the module docs)."""
+        """Every account of ``snap`` with its firmographics (cached; see the class docs)."""
+        return self._cached("frame", snap, self._load_frame, progress, cancelled)
+
+    def labels(self, snap: Snapshot, progress: Progress = _no_progress, cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
+        """``account``, ``revenue`` and the label columns of ``snap`` (the full frame's when it is in memory)."""
+        cached = self.cached_labels(snap)
+        if cached is not None:
+            return cached
+        return self._cached("labels", snap, self._load_labels, progress, cancelled)
+
+    def group_frame(self, snap: Snapshot, column: str, progress: Progress = _no_progress,
+                    cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
+        """What :func:`rollup_frame` needs for one grouping: from memory when possible, else one narrow read."""
+        with self._lock:
+            frame = self._caches["frame"].get((snap.id, snap.created_at))
+        if frame is not None:
+            return frame.select(column, *GROUP_FIGURES)
+        from segtui import queries
+
+        progress(None, f"reading {snap.as_of} by {column}")
+        sql = (f"SELECT {column}, revenue, direct_cost + allocated_cost, margin, r_score, f_score, m_score,"
+               " churn_band = 'high' FROM snapshot_accounts WHERE snapshot = ?1")
+        df = queries.read_frame(self.path, sql, [snap.id], ["text"] + ["int"] * 7, capacity=snap.accounts)
+        if cancelled():
+            raise Cancelled()
+        df.columns = [column, *GROUP_FIGURES]
+        return df.with_columns(pl.col("high_risk").cast(pl.Boolean))
+
+    def cached_group(self, snap: Snapshot, column: str) -> pl.DataFrame | None:
+        """``column`` of ``snap`` if it is in memory already (for counts), else None."""
+        frame = self.cached_frame(snap)
+        if frame is not None:
+            return frame.select(column)
+        labels = self.cached_labels(snap)
+        return labels.select(column) if labels is not None and column in labels.columns else None
+
+    def _cached(self, kind: str, snap: Snapshot, load: Callable[..., pl.DataFrame], progress: Progress,
+                cancelled: Callable[[], bool]) -> pl.DataFrame:
         key = (snap.id, snap.created_at)
+        cache = self._caches[kind]
         while True:
             with self._lock:
-                if key in self._frames:
-                    self._frames.move_to_end(key)
-                    return self._frames[key]
-                loading = self._loading.get(key)
+                if key in cache:
+                    cache.move_to_end(key)
+                    return cache[key]
+                loading = self._loading.get((kind, *key))
                 if loading is None:
-                    loading = self._loading[key] = _Loading()
+                    loading = self._loading[(kind, *key)] = _Loading()
+                    # make room first: the peak is the frames kept plus the one being read
+                    while len(cache) >= self._limits[kind]:
+                        cache.popitem(last=False)
                     break
-            # another worker is reading the same snapshot: follow its progress rather than read twice
+            # another worker is reading the same thing: follow its progress rather than read twice
             seen = None
             while not loading.done.wait(0.05):
                 if cancelled():
@@ -237,20 +309,21 @@ class Store:
                 if loading.state != seen:
                     seen = loading.state
                     progress(*seen)
+
         def forward(fraction: float | None, label: str) -> None:
             loading.state = (fraction, label)
             progress(fraction, label)
 
         try:
-            frame = _normalise(self._load_frame(snap, forward, cancelled))
+            frame = load(snap, forward, cancelled)
             with self._lock:
-                self._frames[key] = frame
-                while len(self._frames) > self._frame_cache:
-                    self._frames.popitem(last=False)
+                cache[key] = frame
+                if kind == "frame":  # the labels are a selection of it from now on
+                    self._caches["labels"].pop(key, None)
             return frame
         finally:
             with self._lock:
-                self._loading.pop(key).done.set()
+                self._loading.pop((kind, *key)).done.set()
 
     def _load_frame(self, snap: Snapshot, progress: Progress, cancelled: Callable[[], bool]) -> pl.DataFrame:
         from segtui import queries
@@ -261,7 +334,18 @@ class Store:
         frame = queries.snapshot_frame(self.path, snap.id)
         if cancelled():
             raise Cancelled()
-        return frame.rename({"account_id": "account_key"}).with_columns(pl.col("margin_pct") / 100)
+        return _normalise(frame.rename({"account_id": "account_key"}).with_columns(pl.col("margin_pct") / 100))
+
+    def _load_labels(self, snap: Snapshot, progress: Progress, cancelled: Callable[[], bool]) -> pl.DataFrame:
+        from segtui import queries
+
+        progress(None, f"reading the segments of {snap.as_of}")
+        labels = [c for c in LABELS_COLUMNS if c not in ("account", "revenue")]
+        sql = f"SELECT account, revenue, {', '.join(labels)} FROM snapshot_accounts WHERE snapshot = ?1 ORDER BY account"
+        df = queries.read_frame(self.path, sql, [snap.id], ["int", "int"] + ["text"] * len(labels), capacity=snap.accounts)
+        if cancelled():
+            raise Cancelled()
+        return df.with_columns(pl.col(c).cast(pl.Categorical) for c in labels).select(LABELS_COLUMNS)
 
     # --- one account ------------------------------------------------------------------------------
 
@@ -428,7 +512,10 @@ def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
         + [pl.col(c).cast(pl.String).cast(pl.Categorical) for c in LABEL_COLUMNS]
         + [pl.col("margin_pct").cast(pl.Float64)]
     )
-    return frame.with_columns((pl.col("direct_cost") + pl.col("allocated_cost")).alias("cost"))
+    return frame.with_columns(
+        (pl.col("direct_cost") + pl.col("allocated_cost")).alias("cost"),
+        (pl.col("churn_band").cast(pl.String) == "high").fill_null(False).alias("high_risk"),
+    )
 
 
 def _finish_rollup(df: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -449,7 +536,7 @@ def _finish_rollup(df: pl.DataFrame, column: str) -> pl.DataFrame:
 
 def rollup_frame(frame: pl.DataFrame, by: str) -> pl.DataFrame:
     """Per group: accounts, share, revenue, share, cost, margin, mean R/F/M, losing accounts and their loss,
-    revenue at high churn risk."""
+    revenue at high churn risk. ``frame``: a snapshot frame or a ``group_frame``."""
     column = GROUPINGS[by][0]
     df = (
         frame.group_by(pl.col(column).cast(pl.String).fill_null(NONE_LABEL).alias("group"))
@@ -463,14 +550,23 @@ def rollup_frame(frame: pl.DataFrame, by: str) -> pl.DataFrame:
             pl.col("m_score").mean().alias("mean_m"),
             (pl.col("margin") < 0).sum().cast(pl.Int64).alias("losing"),
             pl.col("margin").filter(pl.col("margin") < 0).sum().alias("loss"),
-            pl.col("revenue").filter(pl.col("churn_band").cast(pl.String) == "high").sum().alias("risk_revenue"),
+            pl.col("revenue").filter(pl.col("high_risk")).sum().alias("risk_revenue"),
         )
     )
     return _finish_rollup(df, column)
 
 
+def group_counts(frame: pl.DataFrame, by: str) -> pl.DataFrame:
+    """``group``, ``accounts`` of a frame holding the grouping's column."""
+    column = GROUPINGS[by][0]
+    return frame.group_by(pl.col(column).cast(pl.String).fill_null(NONE_LABEL).alias("group")).agg(
+        pl.len().cast(pl.Int64).alias("accounts")
+    )
+
+
 def with_change(rollup: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
-    """Add ``change``: accounts now minus accounts in the previous snapshot (null without one)."""
+    """Add ``change``: accounts now minus accounts in the previous snapshot (null without one).
+    ``previous`` holds ``group`` and ``accounts`` (a rollup or :func:`group_counts`)."""
     if previous is None:
         return rollup.with_columns(pl.lit(None, pl.Int64).alias("change"))
     prev = previous.select("group", pl.col("accounts").alias("_prev"))

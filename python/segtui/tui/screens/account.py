@@ -68,6 +68,7 @@ def _kv(rows: list[tuple[str, str | Text]]) -> Table:
 
 
 class AccountScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "account"
     TITLE_TEXT = "Account"
     HELP = (
@@ -102,7 +103,7 @@ class AccountScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="account-body"):
+        with VerticalScroll(id="account-body", classes="body"):
             yield Static("", id="who")
             with Horizontal(id="cards"):
                 yield Static("", id="scores")
@@ -139,6 +140,7 @@ class AccountScreen(BaseScreen):
         self.load()
 
     def _show(self, data: dict[str, Any]) -> None:
+        self.loaded()
         info, s = data["info"], data["scores"]
         snap = self.snap
         assert snap is not None
@@ -249,11 +251,16 @@ class AccountScreen(BaseScreen):
         plt.plot(xs, cost, label="direct cost (line, x)", marker="x")
         step = max(1, len(months) // 8)
         plt.xticks(xs[::step], months[::step])
+        top = max([*rev, *cost, 0.0])
+        low = min([*rev, *cost, 0.0])
+        if top > low:
+            ticks = [low + (top - low) * i / 4 for i in range(5)]
+            plt.yticks(ticks, [fmt.money_short(round(t * 100)) for t in ticks])
         plot.refresh()
 
     # --- line items -----------------------------------------------------------------------------------
 
-    def _show_items(self, view: Any) -> None:
+    def _show_items(self, view: Any) -> None:  # noqa: D102
         pages = max(1, -(-self.total_items // PAGE))
         self.query_one("#items-grid", Grid).show(view)
         panel = self.query_one("#items", TablePanel)

@@ -12,7 +12,7 @@ from textual.widgets import Static
 from textual_fastdatatable import DataTable
 
 from segtui.tui import actions, fmt
-from segtui.tui.data import (GROUPINGS, NEW_LABEL, Snapshot, Store, migration, migration_order, migration_pivot,
+from segtui.tui.data import (GONE_LABEL, GROUPINGS, NEW_LABEL, Snapshot, Store, migration, migration_order, migration_pivot,
                              moved_accounts, velocity)
 from segtui.tui.grid import Grid, prepare
 from segtui.tui.query import Col
@@ -37,6 +37,7 @@ def matrix_cols(long: pl.DataFrame, column: str, value: str) -> list[Col]:
 
 
 class MigrationScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "migration"
     TITLE_TEXT = "Migration"
     HELP = (
@@ -65,7 +66,7 @@ class MigrationScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="migration-body"):
+        with VerticalScroll(id="migration-body", classes="body"):
             yield Static("", id="pair")
             yield Static("", id="empty", classes="empty")
             yield TablePanel("Matrix", Grid([Col("from", "from \\ to")], export_name="migration", id="matrix-grid",
@@ -84,6 +85,7 @@ class MigrationScreen(BaseScreen):
         self.load()
 
     def _no_series(self) -> None:
+        self.loaded()
         self.query_one("#empty", Static).update(
             "No series yet: migration needs two snapshots. Run `segtui score --every month` "
             "(or score again as of another date), then come back."
@@ -109,8 +111,8 @@ class MigrationScreen(BaseScreen):
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             from segtui import history
 
-            fa = store.frame(a, progress, cancelled)
-            fb = store.frame(b, progress, cancelled)
+            fa = store.labels(a, progress, cancelled)
+            fb = store.labels(b, progress, cancelled)
             progress(None, "computing the migration")
             long = migration(fa, fb, column)
             try:
@@ -130,13 +132,14 @@ class MigrationScreen(BaseScreen):
         a, b = self.a, self.b
         assert a is not None and b is not None
         self.query_one("#pair", Static).update(
-            f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {GROUPINGS[self.map][1]} · "
+            f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {self.map} · "
             f"cells: [b]{VALUES[self.value]}[/b]"
             + (f"\n[dim]Stored (raw) segments; `segtui migration` applies the configured hysteresis "
                f"(k = {self.hysteresis}).[/]" if self.hysteresis >= 2 else "")
         )
 
     def _show(self, result: tuple[pl.DataFrame, tuple[Any, Any], int]) -> None:
+        self.loaded()
         self.long, (matrix, vel), self.hysteresis = result
         self._pair_text()
         grid = self.query_one("#matrix-grid", Grid)
@@ -184,7 +187,10 @@ class MigrationScreen(BaseScreen):
         a, b, column = self.a, self.b, GROUPINGS[self.map][0]
 
         def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> pl.DataFrame:
-            return moved_accounts(store.frame(a, progress, cancelled), store.frame(b, progress, cancelled), column, src, dst)
+            if dst == GONE_LABEL:  # their rows are A's
+                return moved_accounts(store.frame(a, progress, cancelled), store.labels(b, progress, cancelled),
+                                      column, src, dst)
+            return moved_accounts(store.labels(a, progress, cancelled), store.frame(b, progress, cancelled), column, src, dst)
 
         extra = [Col("from", f"in A ({a.as_of})")]
         title = f"{src} → {dst}" if src != NEW_LABEL else f"new in {dst}"

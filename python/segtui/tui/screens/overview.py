@@ -10,7 +10,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from segtui.tui import actions, fmt
-from segtui.tui.data import GROUP_ORDER, GROUPINGS, Snapshot, Store, figures, pareto_share, rollup_frame, with_change
+from segtui.tui.data import (GROUP_ORDER, GROUPINGS, Snapshot, Store, figures, group_counts, pareto_share, rollup_frame,
+                             with_change)
 from segtui.tui.grid import Grid, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
@@ -30,16 +31,17 @@ def overview_data(store: Store, snapshots: list[Snapshot], snap: Snapshot, by: s
                   cancelled: Any) -> dict[str, Any]:
     """Everything the overview shows (runs in a worker): the snapshot's accounts grouped ``by``, and the
     change since the previous snapshot when that one is already in memory (else it follows)."""
-    frame = store.frame(snap, progress, cancelled)
+    column = GROUPINGS[by][0]
+    frame = store.group_frame(snap, column, progress, cancelled)
     rollup = rollup_frame(frame, by)
     prev = Store.previous(snapshots, snap)
-    prev_frame = store.cached_frame(prev) if prev is not None else None
-    prev_rollup = rollup_frame(prev_frame, by) if prev_frame is not None else None
+    prev_frame = store.cached_group(prev, column) if prev is not None else None
+    prev_counts = group_counts(prev_frame, by) if prev_frame is not None else None
     return {
         "snap": snap,
         "prev": prev,
         "by": by,
-        "rollup": with_change(rollup, prev_rollup),
+        "rollup": with_change(rollup, prev_counts),
         "change_pending": prev is not None and prev_frame is None,
         "pareto": pareto_share(frame),
     }
@@ -169,7 +171,7 @@ class OverviewScreen(BaseScreen):
         if data["rollup"] is None:  # only the snapshot's own row so far
             self.query_one(Figures).set_items([
                 ("Accounts", fmt.integer(snap.accounts)), ("Net revenue", fmt.money(snap.net_revenue)),
-                ("As of", f"{snap.as_of}  (#{snap.id}, {snap.mode})"), ("Snapshots", f"{len(data['snapshots'])} (d: pick)"),
+                ("As of", f"{snap.as_of} (#{snap.id})"), ("Snapshots", f"{len(data['snapshots'])} (d picks)"),
             ])
             return
         f = figures(data["rollup"])
@@ -179,35 +181,41 @@ class OverviewScreen(BaseScreen):
         items = [
             ("Accounts", fmt.integer(f["accounts"])),
             ("Net revenue", fmt.money(f["revenue"])),
-            ("Margin", f"{fmt.money(f['margin'])}  ({fmt.pct(margin_pct) or 'n/a'})"),
-            ("Unprofitable", f"{fmt.integer(f['losing'])} accounts, loss {fmt.money(-f['loss'])}"),
-            ("At high churn risk", f"{fmt.money(f['risk_revenue'])} revenue  ({fmt.pct(risk_share) or 'n/a'})"),
-            ("Top 20 % of accounts", f"{fmt.pct(pareto) or 'n/a'} of revenue"),
-            ("As of", f"{snap.as_of}  (#{snap.id}, {snap.mode})"),
+            ("Margin", f"{fmt.money(f['margin'])} ({fmt.pct(margin_pct) or 'n/a'})"),
+            ("Unprofitable", f"{fmt.integer(f['losing'])}, loss {fmt.money(-f['loss'])}"),
+            ("High churn risk", f"{fmt.money(f['risk_revenue'])} ({fmt.pct(risk_share) or 'n/a'})"),
+            ("Top 20 % earn", f"{fmt.pct(pareto) or 'n/a'} of revenue"),
             ("Cost to serve", fmt.money(f["cost"])),
-            ("Snapshots", f"{len(data['snapshots'])} (d: pick)"),
+            ("As of", f"{snap.as_of} (#{snap.id})"),
+            ("Snapshots", f"{len(data['snapshots'])} (d picks)"),
         ]
         self.query_one(Figures).set_items(items)
 
     def start_preload(self) -> None:
-        """Read the whole snapshot (and the one before it, for migration) in the background, so opening
-        a segment or the migration is immediate."""
+        """In the background: the whole current snapshot (for the account lists and profitability) and
+        the previous one's segments (for the change column and the migration)."""
         app = self.sapp
         store = app.store
-        wanted = [s for s in (app.snapshot, app.previous_snapshot()) if s is not None]
-        if all(store.cached_frame(s) is not None for s in wanted):
+        snap, prev = app.snapshot, app.previous_snapshot()
+        if snap is None:
+            return
+        need_frame = store.cached_frame(snap) is None
+        need_prev = prev is not None and store.cached_labels(prev) is None
+        if not (need_frame or need_prev):
             return
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
-            for s in wanted:
-                store.frame(s, progress, cancelled)
-            return len(wanted)
+            if need_frame:
+                store.frame(snap, progress, cancelled)
+            if need_prev:
+                store.labels(prev, progress, cancelled)
+            return True
 
-        def done(_n: int) -> None:
-            if self.data is not None and self.data.get("change_pending"):
+        def done(_ok: bool) -> None:
+            if self.data is not None and (self.data.get("change_pending") or need_frame):
                 self.load_groups()
 
-        self.start_task("preload", f"reading the accounts of {wanted[-1].as_of}", work, done, background=True)
+        self.start_task("preload", f"reading the accounts of {snap.as_of}", work, done, background=True)
 
     # --- actions ------------------------------------------------------------------------------------
 

@@ -175,6 +175,8 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
         };
         let t2 = Instant::now();
         let written = write_snapshot(&mut conn, &result, &meta)?;
+        // the columns history reads, packed from the result (a failure only slows history reads)
+        let _ = crate::history::packed::pack_result(&conn, written.id, &meta.created_at, &result);
         drop(result);
         reports.push(DayReport { written, seconds_score, seconds_write: t2.elapsed().as_secs_f64() });
         tick = Instant::now();
