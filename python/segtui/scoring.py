@@ -81,7 +81,6 @@ def _run(
     db_path: Path,
     days: Sequence[int],
     config: EngineConfig,
-    config_file: Path | None,
     *,
     quiet: bool,
     cache: bool,
@@ -177,10 +176,9 @@ def score_store(
     one transaction. Raises DataError (bad data, nothing to score), ConfigError (bad
     configuration), StoreError (missing or busy store).
     """
-    config_file = config_path if config_path is not None else find_config(Path(db_path))
-    config = load_config(config_file, mode=mode)
+    config = resolve_config(Path(db_path), config_path, mode)
     days = [] if as_of is None else [date_to_day(as_of)]
-    return _run(Path(db_path), days, config, config_file, quiet=quiet, cache=cache, series=None, progress=progress)[0]
+    return _run(Path(db_path), days, config, quiet=quiet, cache=cache, series=None, progress=progress)[0]
 
 
 def score_dates(
@@ -199,8 +197,7 @@ def score_dates(
     transaction as soon as it is computed, labelled ``series`` when given)."""
     if not as_of_dates:
         raise ConfigError("no as-of dates to score")
-    config_file = config_path if config_path is not None else find_config(Path(db_path))
-    config = load_config(config_file, mode=mode)
+    config = resolve_config(Path(db_path), config_path, mode)
     days = [date_to_day(d) for d in as_of_dates]
-    return _run(Path(db_path), days, config, config_file, quiet=quiet, cache=cache, series=series, progress=progress)
+    return _run(Path(db_path), days, config, quiet=quiet, cache=cache, series=series, progress=progress)
 
