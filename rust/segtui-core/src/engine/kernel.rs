@@ -11,10 +11,10 @@
 //! 4. scores by the tie rule, pooled-cost allocation by largest remainders, quadrant medians;
 //! 5. health and lifecycle, and the output columns.
 
-use super::alloc::largest_remainder;
+use super::alloc::allocate_into;
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig, CHURN_SIGNALS};
 use super::group::{bucket_shift, local_group, partition, Buckets};
-use super::mem::Scratch;
+use super::mem::{big_vec, Scratch};
 use super::rank::{threshold_score, tie_scores, Better};
 use super::types::*;
 use rayon::prelude::*;
@@ -536,17 +536,20 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     clock.lap("scores");
 
     // ---- pooled-cost allocation ----------------------------------------------------------------
-    let mut allocated = vec![0i128; m];
     let mut pools = Vec::new();
+    let total_abs: i128 = (0..ncat).filter(|&c| pool_rows[c]).map(|c| pooled[c].abs()).sum();
+    if total_abs > i128::from(i64::MAX) {
+        return Err(EngineError::new("the pooled costs together do not fit in 64-bit minor units"));
+    }
+    // Σ |pools| fits in i64, so no account's allocated total can overflow.
+    let mut allocated: Scratch<i64> = Scratch::filled(m, 0);
     let mut weight_cache: Vec<(String, Vec<i64>)> = Vec::new();
     for c in 0..ncat {
         if !pool_rows[c] {
             continue;
         }
         let name = &inputs.cost_categories[c];
-        let pool = i64::try_from(pooled[c]).map_err(|_| {
-            EngineError::new(format!("pooled cost of category {name:?} does not fit in 64-bit minor units"))
-        })?;
+        let pool = pooled[c] as i64;
         // Categories sharing a driver share its weights (driver_units are per category).
         let cache_key = match &drivers[c] {
             Driver::DriverUnits => format!("driver_units#{c}"),
@@ -560,19 +563,13 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
                 weight_cache.len() - 1
             }
         };
-        let (alloc_total, unalloc) = match largest_remainder(pool, &weight_cache[wi].1) {
-            Some(shares) => {
-                allocated.par_iter_mut().zip(shares.par_iter()).for_each(|(a, &s)| *a += i128::from(s));
-                (pool, 0)
-            }
-            None => (0, pool),
-        };
+        let done = allocate_into(pool, &weight_cache[wi].1, &mut allocated);
         pools.push(PoolAllocation {
             category: name.clone(),
             driver: drivers[c].name(),
             pooled: pool,
-            allocated: alloc_total,
-            unallocated: unalloc,
+            allocated: if done { pool } else { 0 },
+            unallocated: if done { 0 } else { pool },
         });
     }
     drop(weight_cache);
@@ -582,7 +579,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     let cost: Vec<i64> = aggs
         .par_iter()
         .zip(allocated.par_iter())
-        .map(|(a, &al)| to_i64(i128::from(a.direct) + al, "cost to serve", a.account as usize))
+        .map(|(a, &al)| to_i64(i128::from(a.direct) + i128::from(al), "cost to serve", a.account as usize))
         .collect::<Result<_, _>>()?;
     // "high" ⇔ 2·v ≥ lo + hi, where lo/hi are the middle values (equal for an odd count).
     let rev_mid = config.quadrant.revenue_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
@@ -594,15 +591,21 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
 
     // ---- final figures, in parallel into preallocated columns -------------------------------
     let mut out = AccountScores::default();
-    macro_rules! alloc_cols {
-        ($($f:ident : $v:expr),*) => { $( out.$f = vec![$v; m]; )* };
+    // Columns are written through raw pointers into their capacity (each index once, in
+    // parallel) and get their length when every row is written.
+    macro_rules! each_col {
+        ($mac:ident) => {
+            $mac!(
+                account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
+                rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
+                churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
+            )
+        };
     }
-    alloc_cols!(
-        account: 0, recency_days: 0, frequency: 0, monetary: 0, r_score: 0, f_score: 0, m_score: 0,
-        rfm_segment: 0, rfm5_segment: 0, revenue: 0, direct_cost: 0, allocated_cost: 0, margin: 0,
-        margin_pct: 0.0, quadrant: 0, churn_risk: 0, churn_band: 0, churn_reasons: 0, health: 0,
-        health_band: 0, lifecycle: 0, tier: 0, size_band: 0
-    );
+    macro_rules! reserve_cols {
+        ($($f:ident),*) => { $( out.$f = big_vec(m); )* };
+    }
+    each_col!(reserve_cols);
     struct Ptrs {
         account: SendPtr<u32>,
         recency_days: SendPtr<i64>,
@@ -631,11 +634,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     macro_rules! ptrs {
         ($($f:ident),*) => { Ptrs { $( $f: SendPtr(out.$f.as_mut_ptr()), )* } };
     }
-    let p = ptrs!(
-        account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
-        rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
-        churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
-    );
+    let p = each_col!(ptrs);
     let h = &config.health;
     let wsum: i64 = h.weights.iter().sum();
     (0..m).into_par_iter().with_min_len(4096).try_for_each(|i| -> Result<(), EngineError> {
@@ -700,7 +699,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
             p.rfm5_segment.0.add(i).write(config.rfm5.code(r, f, mm));
             p.revenue.0.add(i).write(a.revenue);
             p.direct_cost.0.add(i).write(a.direct);
-            p.allocated_cost.0.add(i).write(allocated[i] as i64);
+            p.allocated_cost.0.add(i).write(allocated[i]);
             p.margin.0.add(i).write(margin);
             p.margin_pct.0.add(i).write(margin_pct);
             p.quadrant.0.add(i).write(quadrant);
@@ -715,6 +714,11 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         }
         Ok(())
     })?;
+    macro_rules! set_lens {
+        // SAFETY: the loop above wrote indices 0..m of every column (within its capacity m).
+        ($($f:ident),*) => { $( unsafe { out.$f.set_len(m) }; )* };
+    }
+    each_col!(set_lens);
     clock.lap("figures");
 
     let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
