@@ -14,7 +14,7 @@
 use super::alloc::allocate_into;
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig, CHURN_SIGNALS};
 use super::group::{bucket_shift, local_group, partition, Buckets};
-use super::mem::{big_vec, Scratch};
+use super::mem::Scratch;
 use super::rank::{threshold_score, tie_scores, Better};
 use super::types::*;
 use rayon::prelude::*;
@@ -109,6 +109,28 @@ struct Agg {
     tier: u8,
     size_band: u8,
     trend: u8,
+}
+
+/// The members' aggregates, in ascending account order, over the per-account array.
+#[derive(Clone, Copy)]
+struct Members<'a> {
+    all: &'a [Agg],
+    members: &'a [u32],
+}
+
+impl<'a> Members<'a> {
+    fn par_iter(&self) -> impl IndexedParallelIterator<Item = &'a Agg> + 'a {
+        let all = self.all;
+        self.members.par_iter().with_min_len(1 << 12).map(move |&a| &all[a as usize])
+    }
+}
+
+impl std::ops::Index<usize> for Members<'_> {
+    type Output = Agg;
+    #[inline]
+    fn index(&self, i: usize) -> &Agg {
+        &self.all[self.members[i] as usize]
+    }
 }
 
 /// Per-thread buffers: one bucket's rows grouped by account, and per-account work lists.
@@ -494,25 +516,16 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         .enumerate()
         .map_init(KernelScratch::default, |s, (b, chunk)| bucket_pass(&ctx, s, b, chunk))
         .collect::<Result<Vec<usize>, EngineError>>()?;
-    // Members in ascending account order, compacted in parallel.
-    let mut aggs: Scratch<Agg> = Scratch::new(by_account.iter().filter(|a| a.member).count());
-    {
-        let counts: Vec<usize> = by_account.par_chunks(1 << 14).map(|c| c.iter().filter(|a| a.member).count()).collect();
-        let mut rest: &mut [Agg] = &mut aggs;
-        let mut parts = Vec::with_capacity(counts.len());
-        for &c in &counts {
-            let (head, tail) = rest.split_at_mut(c);
-            parts.push(head);
-            rest = tail;
-        }
-        by_account.par_chunks(1 << 14).zip(parts).for_each(|(src, dst)| {
-            for (d, a) in dst.iter_mut().zip(src.iter().filter(|a| a.member)) {
-                *d = *a;
-            }
-        });
-    }
-    drop(by_account);
-    let m = aggs.len();
+    // Members in ascending account order; `aggs[i]` below is the i-th member's aggregate.
+    let members: Vec<u32> = by_account
+        .par_iter()
+        .enumerate()
+        .with_min_len(1 << 14)
+        .filter(|(_, a)| a.member)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let aggs = Members { all: &by_account, members: &members };
+    let m = members.len();
     clock.lap("accounts");
 
     // ---- R / F / M scores over the accounts with a purchase --------------------------------
@@ -558,7 +571,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         let wi = match weight_cache.iter().position(|(k, _)| *k == cache_key) {
             Some(i) => i,
             None => {
-                let w = driver_weights(&ctx, &aggs, &drivers[c], c, &unit_sums, &kind_counts);
+                let w = driver_weights(&ctx, aggs, &drivers[c], c, &unit_sums, &kind_counts);
                 weight_cache.push((cache_key, w));
                 weight_cache.len() - 1
             }
@@ -603,7 +616,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         };
     }
     macro_rules! reserve_cols {
-        ($($f:ident),*) => { $( out.$f = big_vec(m); )* };
+        ($($f:ident),*) => { $( out.$f = Vec::with_capacity(m); )* };
     }
     each_col!(reserve_cols);
     struct Ptrs {
@@ -753,7 +766,7 @@ fn median_x2(mut v: Vec<i64>) -> Option<i128> {
 
 fn driver_weights(
     ctx: &Ctx,
-    aggs: &[Agg],
+    aggs: Members<'_>,
     driver: &Driver,
     category: usize,
     unit_sums: &[Vec<i64>],
@@ -772,7 +785,6 @@ fn driver_weights(
         _ => None,
     };
     aggs.par_iter()
-        .with_min_len(4096)
         .map(|a| {
             if !a.active_window {
                 return 0;
