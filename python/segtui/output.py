@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
@@ -80,15 +79,10 @@ def render(
     elif fmt == "ndjson":
         out.write_ndjson(buf)
     elif fmt == "parquet":
-        table = out.to_arrow()
-        for c in money:
-            if c in table.column_names:
-                i = table.column_names.index(c)
-                dec = pa.compute.divide(
-                    table.column(c).cast(pa.decimal128(18, 0)), pa.scalar(10**scale, pa.decimal128(18, 0))
-                ).cast(pa.decimal128(18, scale))
-                table = table.set_column(i, c, dec)
-        pq.write_table(table, buf)
+        # exact: decimal text -> decimal128(18, scale), never through a float
+        cols = [c for c in money if c in out.columns]
+        out = out.with_columns(money_text(pl.col(c), scale).cast(pl.Decimal(18, scale)).alias(c) for c in cols)
+        pq.write_table(out.to_arrow(), buf)
     else:
         buf.write(_table_text(out, set(money)).encode())
     return buf.getvalue()

@@ -8,8 +8,10 @@
 
 pub mod dates;
 pub mod engine;
+pub mod history;
 pub mod import;
 pub mod keys;
 pub mod money;
+pub mod rules;
 pub mod schema;
 pub mod store_io;

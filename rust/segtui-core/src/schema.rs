@@ -12,7 +12,7 @@
 //!   overlapping export never doubles a row while genuine duplicate lines are all kept.
 
 /// (version, SQL) pairs; applying versions `current+1..=latest` in order upgrades a store.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// The newest schema version this build understands.
 pub fn latest_version() -> i64 {
@@ -183,6 +183,54 @@ CREATE TABLE snapshot_accounts (
 CREATE INDEX snapshot_accounts_segment ON snapshot_accounts(snapshot, rfm_segment);
 "#;
 
+/// v2 (segment history): effective segments under hysteresis, stored beside the raw ones.
+/// Only *held* accounts get a row (effective != raw); everyone else's effective segment is the
+/// raw one. `snapshot_hysteresis` stamps what each snapshot's rows were computed from.
+const V2: &str = r#"
+CREATE TABLE snapshot_effective (
+    snapshot     INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    account      INTEGER NOT NULL REFERENCES accounts(id),
+    rfm_segment  TEXT NOT NULL,           -- effective rfm11 segment (the raw one is in snapshot_accounts)
+    rfm5_segment TEXT NOT NULL,           -- effective rfm5 segment
+    pending      INTEGER NOT NULL,        -- consecutive snapshots whose raw segment was elsewhere (1..k-1)
+    PRIMARY KEY (snapshot, account)
+) WITHOUT ROWID;
+
+CREATE TABLE snapshot_hysteresis (
+    snapshot      INTEGER PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+    k             INTEGER NOT NULL,       -- hysteresis the rows were computed with (1 = none)
+    prev_snapshot INTEGER,                -- previous snapshot of the chain (same mode and config), NULL = first
+    basis         TEXT NOT NULL,          -- snapshots.created_at when computed (rescoring makes it stale)
+    held          INTEGER NOT NULL,       -- rows in snapshot_effective
+    computed_at   TEXT NOT NULL
+);
+
+CREATE VIEW snapshot_segments AS
+SELECT a.snapshot, a.account,
+       a.rfm_segment, a.rfm5_segment,
+       coalesce(e.rfm_segment, a.rfm_segment)   AS effective_segment,
+       coalesce(e.rfm5_segment, a.rfm5_segment) AS effective_rfm5_segment,
+       coalesce(e.pending, 0)                   AS pending
+FROM snapshot_accounts a
+LEFT JOIN snapshot_effective e ON e.snapshot = a.snapshot AND e.account = a.account;
+"#;
+
+/// v3 (segment history): the columns history reads, packed once per snapshot (little-endian
+/// arrays: u32 account ids, i64 revenue, u16 codes of the rfm11 and rfm5 segments with their
+/// labels as a JSON list), so a migration between million-account snapshots reads a few MB instead of every
+/// wide row. `basis` is the snapshot's `created_at` they were packed from.
+const V3: &str = r#"
+CREATE TABLE snapshot_columns (
+    id       INTEGER PRIMARY KEY,
+    snapshot INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    name     TEXT NOT NULL,               -- account | revenue | a segment column of snapshot_accounts
+    basis    TEXT NOT NULL,
+    labels   TEXT,                        -- JSON list: code -> label (segment columns only)
+    data     BLOB NOT NULL,
+    UNIQUE (snapshot, name)
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +245,6 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))
             .unwrap();
         assert!(n >= 12);
-        assert_eq!(latest_version(), 1);
+        assert_eq!(latest_version(), 3);
     }
 }

@@ -9,7 +9,9 @@ use pyo3::prelude::*;
 
 mod columns;
 mod engine_py;
+mod history_py;
 mod import_py;
+mod rules_py;
 mod store_py;
 
 #[pymodule]
@@ -21,6 +23,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     import_py::register(m)?;
     engine_py::register(m)?;
     store_py::register(m)?;
+    history_py::register(m)?;
+    rules_py::register(m)?;
     Ok(())
 }
 

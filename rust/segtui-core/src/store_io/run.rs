@@ -1,0 +1,234 @@
+//! A scoring run from store to snapshot: load the inputs once (column cache or SQLite), score
+//! each requested as-of day with the engine, write each result as a snapshot.
+//!
+//! While the first day is scored, a rebuilt column cache is written on a second thread, so a
+//! cold run pays for the SQLite read but not also for the cache write.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::load::{load_inputs, write_pending_cache, LoadOptions, LoadReport};
+use super::read::StoreInputs;
+use super::snapshot::{write_snapshot, SnapshotMeta, WrittenSnapshot};
+use super::{open_rw, StoreIoError};
+use crate::engine::{score, ConfigError, EngineError, Mode, ScoreConfig};
+
+/// What to score.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// As-of days to score (days since 1970-01-01; scored in ascending order, duplicates once);
+    /// empty = the day of the latest line item. Several days are scored as a series from one
+    /// preparation of the rows (`history::series`).
+    pub as_of_days: Vec<i32>,
+    /// The scoring configuration as JSON (a partial `[scoring]` table is completed with the
+    /// defaults by the engine).
+    pub config_json: String,
+    /// Fingerprint of the configuration (same as-of + mode + fingerprint = replaced).
+    pub config_fp: String,
+    /// Creation time of the run, ISO 8601 UTC.
+    pub created_at: String,
+    /// Use the column cache (see [`super::sidecar`]).
+    pub cache: bool,
+    /// Series label recorded on each snapshot (`--every`), if any.
+    pub series: Option<String>,
+}
+
+/// One scored and written day.
+#[derive(Clone, Debug)]
+pub struct DayReport {
+    pub written: WrittenSnapshot,
+    pub seconds_score: f64,
+    pub seconds_write: f64,
+}
+
+/// What a run did and what it cost.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub days: Vec<DayReport>,
+    pub load: LoadReport,
+    pub mode: String,
+    pub data_version: i64,
+    /// Rows loaded: line items, costs, events, accounts (dense index range).
+    pub rows: (usize, usize, usize, usize),
+    pub seconds_load: f64,
+    pub seconds_total: f64,
+}
+
+/// Why a run failed.
+#[derive(Debug)]
+pub enum RunError {
+    Store(StoreIoError),
+    Config(ConfigError),
+    Engine(EngineError),
+    /// Nothing to score (no line items and no as-of date given).
+    NoData(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Store(e) => e.fmt(f),
+            RunError::Config(e) => write!(f, "scoring configuration: {e}"),
+            RunError::Engine(e) => write!(f, "scoring: {e}"),
+            RunError::NoData(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<EngineError> for RunError {
+    fn from(e: EngineError) -> Self {
+        RunError::Engine(e)
+    }
+}
+
+impl From<StoreIoError> for RunError {
+    fn from(e: StoreIoError) -> Self {
+        RunError::Store(e)
+    }
+}
+
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01, proleptic Gregorian calendar).
+pub fn iso_date(day: i32) -> String {
+    // civil-from-days (H. Hinnant's algorithm)
+    let z = i64::from(day) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The mode's name as stored in `snapshots.mode`.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Transactions => "transactions",
+        Mode::Saas => "saas",
+    }
+}
+
+/// Score the store at `db` for each requested day and write the snapshots. `progress` gets a
+/// short plain line at each stage (for stderr).
+pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<RunReport, RunError> {
+    let t0 = Instant::now();
+    let config = ScoreConfig::from_json(if opts.config_json.trim().is_empty() { "{}" } else { &opts.config_json })
+        .map_err(RunError::Config)?;
+    let canonical = config.to_canonical_json();
+    if opts.config_fp.is_empty() {
+        return Err(RunError::Config(ConfigError::new("", "the configuration fingerprint is missing")));
+    }
+    progress("reading the store");
+    let load_opts = LoadOptions { cache: opts.cache, cache_path: None, write_now: false };
+    let (inputs, mut load) = load_inputs(db, &load_opts)?;
+    let seconds_load = t0.elapsed().as_secs_f64();
+    let (li, co, ev, ac) = inputs.row_counts();
+    progress(&format!(
+        "read {li} line items, {co} costs, {ev} events, {ac} accounts in {seconds_load:.2} s ({})",
+        match &load.cache {
+            super::CacheOutcome::Hit => "column cache".to_string(),
+            super::CacheOutcome::Appended { rows } => format!("column cache + {rows} new rows"),
+            super::CacheOutcome::Rebuilt { reason } => format!("from SQLite: {reason}"),
+            super::CacheOutcome::Off => "from SQLite, cache off".to_string(),
+        }
+    ));
+    let mut days: Vec<i32> = if opts.as_of_days.is_empty() {
+        match inputs.latest_line_day() {
+            Some(d) => vec![d],
+            None => {
+                return Err(RunError::NoData(
+                    "the store has no line items: import some first (or give --as-of)".into(),
+                ))
+            }
+        }
+    } else {
+        opts.as_of_days.clone()
+    };
+    days.sort_unstable();
+    days.dedup();
+    let mode = mode_name(config.mode).to_string();
+    let mut conn = open_rw(db)?;
+    let mut reports: Vec<DayReport> = Vec::with_capacity(days.len());
+    let before_first = t0.elapsed().as_secs_f64();
+    let mut tick = Instant::now();
+    // score (one date, or a series from one preparation of the rows) and write each result as
+    // soon as it is computed; a rebuilt cache is written meanwhile on a second thread
+    let mut each = |result: crate::engine::ScoreResult| -> Result<(), RunError> {
+        let seconds_score = tick.elapsed().as_secs_f64();
+        progress(&format!(
+            "scored {} accounts as of {} in {seconds_score:.2} s; writing the snapshot",
+            result.scores.account.len(),
+            iso_date(result.as_of_day)
+        ));
+        let meta = SnapshotMeta {
+            mode: mode.clone(),
+            config_fp: opts.config_fp.clone(),
+            config_json: canonical.clone(),
+            data_version: inputs.stamp.data_version,
+            created_at: opts.created_at.clone(),
+            seconds_before_write: if reports.is_empty() { before_first } else { 0.0 } + seconds_score,
+            series: opts.series.clone(),
+        };
+        let t2 = Instant::now();
+        let written = write_snapshot(&mut conn, &result, &meta)?;
+        // the columns history reads, packed from the result (a failure only slows history reads)
+        let _ = crate::history::packed::pack_result(&conn, written.id, &meta.created_at, &result);
+        drop(result);
+        reports.push(DayReport { written, seconds_score, seconds_write: t2.elapsed().as_secs_f64() });
+        tick = Instant::now();
+        Ok(())
+    };
+    let mut run_all = || -> Result<(), RunError> {
+        if days.len() == 1 {
+            each(score(&inputs.inputs(), days[0], &config).map_err(RunError::Engine)?)
+        } else {
+            crate::history::series::score_series_each(&inputs.inputs(), &days, &config, &mut each)
+        }
+    };
+    let outcome = if load.pending_cache.is_some() {
+        let mut l = load.clone();
+        let r = std::thread::scope(|s| {
+            let writer = s.spawn(|| write_pending_cache(&inputs, &mut l));
+            let r = run_all();
+            writer.join().expect("the cache writer does not panic");
+            r
+        });
+        load = l;
+        r
+    } else {
+        run_all()
+    };
+    outcome?;
+    Ok(RunReport {
+        days: reports,
+        load,
+        mode,
+        data_version: inputs.stamp.data_version,
+        rows: (li, co, ev, ac),
+        seconds_load,
+        seconds_total: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Score already loaded inputs for one day without writing (for benchmarks and tests).
+pub fn score_loaded(inputs: &StoreInputs, as_of_day: i32, config_json: &str) -> Result<crate::engine::ScoreResult, RunError> {
+    let config = ScoreConfig::from_json(config_json).map_err(RunError::Config)?;
+    score(&inputs.inputs(), as_of_day, &config).map_err(RunError::Engine)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_date;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(20269), "2025-06-30");
+        assert_eq!(iso_date(-1), "1969-12-31");
+        assert_eq!(iso_date(11016), "2000-02-29");
+    }
+}

@@ -1,0 +1,53 @@
+"""CLI conventions: exit codes, plain stderr, and headless commands that never import Textual."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from segtui.cli import cli
+
+PY = sys.executable
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PY, "-m", "segtui.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_help_lists_commands_and_exits_zero() -> None:
+    r = run("--help")
+    assert r.returncode == 0
+    assert "segtui" in r.stdout
+    for name in cli.commands:
+        assert name in r.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    r = run("--no-such-option")
+    assert r.returncode == 2
+    assert "No such option" in r.stderr
+
+
+def test_bare_segtui_without_store_says_what_to_do(tmp_path: Path) -> None:
+    r = run("--db", str(tmp_path / "none.db"))
+    assert r.returncode == 1
+    assert "segtui demo" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_headless_commands_never_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from segtui.cli import cli\n"
+        "runner = CliRunner()\n"
+        "for name, cmd in cli.commands.items():\n"
+        "    r = runner.invoke(cli, [name, '--help'])\n"
+        "    assert r.exit_code == 0, (name, r.output)\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "print('textual modules:', bad)\n"
+        "assert not bad\n"
+    )
+    r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
