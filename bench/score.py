@@ -12,8 +12,9 @@ amount). Then times, median of --repeat runs each:
 - duckdb:  the same in SQL (all cores);
 
 checks that all three agree on every account (scores, segment, revenue, costs, margin), prints
-the ratios, and — when ``segtui.scoring.score_store`` is available — the full ``segtui score``
-from a store of the same data.
+the ratios, and times the full ``segtui score`` (a fresh process: store → snapshot written) on a
+store of the same data, built once and cached in bench/.cache/: from SQLite, with the column
+cache rebuilt, and from the cache; with each run's peak memory.
 
     python bench/score.py                         # 10 M lines / 1 M accounts / 2 M costs
     python bench/score.py --smoke                 # a tiny size, in seconds (CI)
@@ -344,14 +345,159 @@ def fmt(s: float) -> str:
     return f"{s * 1000:8.1f} ms" if s < 10 else f"{s:8.2f} s "
 
 
-def bench_store(args, data, as_of: int) -> None:
+def build_store(path: Path, data: dict[str, np.ndarray], n_accounts: int) -> None:
+    """A store holding exactly the generated columns (built once, cached beside the columns).
+
+    Secondary indexes are dropped while loading and rebuilt at the end (same SQL as the
+    schema); natural keys are the row numbers (unique, ascending: cheap to index)."""
+    from segtui.store import open_store
+
+    tmp = path.with_name(path.name + ".building")
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    conn = open_store(tmp, create=True)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -400000")
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN ('line_items', 'costs')"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO imports(id, kind, file, fingerprint, options, started_at) "
+        "VALUES (1, 'line-items', 'bench/score.py', 'bench', '{}', '2025-01-01')"
+    )
+    conn.executemany(
+        "INSERT INTO accounts(id, account_key) VALUES (?, ?)", ((i, f"A{i:07d}") for i in range(1, n_accounts + 1))
+    )
+    conn.executemany(
+        "INSERT INTO cost_categories(id, name) VALUES (?, ?)", ((i + 1, f"cat{i}") for i in range(N_CATEGORIES))
+    )
+    step = 500_000
+    n = len(data["li_account"])
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        day = data["li_day"][lo:hi].astype(np.int64)
+        key = data["li_invoice_key"][lo:hi]
+        rows = zip(
+            range(lo + 1, hi + 1),
+            (data["li_account"][lo:hi].astype(np.int64) + 1).tolist(),
+            day.tolist(),
+            (day * 86400).tolist(),
+            [None if k == 0 else f"INV{k:x}" for k in key.tolist()],
+            key.tolist(),
+            data["li_amount"][lo:hi].tolist(),
+            (i.to_bytes(8, "big") for i in range(lo + 1, hi + 1)),
+        )
+        conn.executemany(
+            "INSERT INTO line_items(id, account, day, ts, invoice, invoice_key, amount, import_id, nkey) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            rows,
+        )
+    n = len(data["c_account"])
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        acct = data["c_account"][lo:hi]
+        rows = zip(
+            range(lo + 1, hi + 1),
+            [None if a < 0 else a + 1 for a in acct.tolist()],
+            data["c_day"][lo:hi].tolist(),
+            (data["c_category"][lo:hi].astype(np.int64) + 1).tolist(),
+            data["c_amount"][lo:hi].tolist(),
+            (i.to_bytes(8, "big") for i in range(lo + 1, hi + 1)),
+        )
+        conn.executemany(
+            "INSERT INTO costs(id, account, day, category, amount, import_id, nkey) VALUES (?, ?, ?, ?, ?, 1, ?)",
+            rows,
+        )
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'data_version'")
+    conn.execute("COMMIT")
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.close()
+    os.replace(tmp, path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+    print(f"  built the store {path.name} in {time.perf_counter() - t0:.0f} s")
+
+
+# Runs `segtui score` in a fresh process (as a user would) and reports its wall time, its
+# own per-phase timings (JSON output) and its peak resident memory.
+_CLI = """
+import json, resource, sys, time
+t = time.perf_counter()
+from segtui.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall": time.perf_counter() - t, "peak_kb": peak}), file=sys.stderr)
+"""
+
+
+def run_cli(db: Path, as_of: int, extra: list[str]) -> dict:
+    import json
+    import subprocess
+
+    from segtui.engine import day_to_date
+
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "python"))
+    args = ["--db", str(db), "-q", "score", "--as-of", day_to_date(as_of).isoformat(), "--format", "json", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CLI, *args], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"segtui score failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    info = json.loads(proc.stdout)[0]
+    tail = json.loads(proc.stderr.strip().splitlines()[-1])
+    return {"wall": wall, "peak_mb": tail["peak_kb"] / 1024, **info}
+
+
+def bench_store(args, data: dict[str, np.ndarray], as_of: int, n_costs: int, repeat: int) -> None:
     try:
         from segtui.scoring import score_store  # noqa: F401
     except ImportError as exc:
-        print(f"  full `segtui score` from a store: skipped ({exc}; the store path is not on this branch yet)")
+        print(f"  full `segtui score` from a store: skipped ({exc}: the store path is not in this build)")
         return
-    print("  full `segtui score` from a store: skipped (segtui.scoring.score_store found, but this "
-          "script does not build stores yet)")
+    if args.smoke or args.no_cache:
+        import tempfile
+
+        tmpdir = Path(tempfile.mkdtemp(prefix="segtui-bench-"))
+        path = tmpdir / "score.db"
+    else:
+        path = CACHE / f"score-{args.lines}-{args.accounts}-{n_costs}-{SEED}.db"
+    if not path.exists():
+        build_store(path, data, args.accounts)
+    try:
+        _bench_store_runs(path, as_of, repeat)
+    finally:
+        if args.smoke or args.no_cache:
+            import shutil
+
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _bench_store_runs(path: Path, as_of: int, repeat: int) -> None:
+    runs = []
+    # 1. SQLite read path (the column cache left alone), 2. first cached run (cache rebuilt),
+    # 3. runs from a fresh column cache.
+    for label, extra in [("from SQLite (--no-cache)", ["--no-cache"]), ("column cache rebuilt", [])]:
+        Path(f"{path}.cols").unlink(missing_ok=True)  # the column cache beside the store
+        r = run_cli(path, as_of, extra)
+        runs.append((label, r))
+    hits = [run_cli(path, as_of, []) for _ in range(repeat)]
+    hits.sort(key=lambda r: r["wall"])
+    runs.append((f"column cache hit (median of {repeat})", hits[len(hits) // 2]))
+    print("  full `segtui score` from the store (a fresh process each: imports, load, score, write, history):")
+    for label, r in runs:
+        print(
+            f"    {label:34s} {fmt(r['wall'])}  peak {r['peak_mb']:6.0f} MB   "
+            f"load {r['load_s']:.2f} s, score {r['score_s']:.2f} s, write {r['write_s']:.2f} s, "
+            f"run total {r['total_s']:.2f} s (cache: {r['cache']}), {r['accounts']:,} accounts"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--costs", type=int, default=None, help="cost rows (default: lines / 5)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per engine (default 3; smoke 1)")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write bench/.cache")
-    ap.add_argument("--skip", default="", help="comma list of engines to skip: polars,duckdb")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: polars,duckdb,store")
     args = ap.parse_args(argv)
     if args.smoke:
         args.lines, args.accounts = 20_000, 2_000
@@ -424,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     if phases:
         print(f"  kernel phases (ms): {phases}")
     print(f"  results agree on every account: {'yes' if ok else 'NO'}")
-    bench_store(args, data, as_of)
+    if "store" not in skip:
+        bench_store(args, data, as_of, n_costs, repeat)
     return 0 if ok else 1
 
 
