@@ -138,7 +138,8 @@ def score_columns(
       ``seat_limit`` int64 (``-2**63`` = null); ``signup_day``, ``renewal_day`` int32 (``-2**31`` =
       null).
 
-    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...]}``:
+    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...],
+    "timings": [(phase, seconds), ...]}``:
 
     - ``columns``: one :class:`Column` per field, one row per account with any line item or
       cost on or before the as-of day (saas mode: or any event), ascending ``account``:
@@ -154,6 +155,7 @@ def score_columns(
       (``""`` for the null codes).
     - ``pools``: per pooled cost category with rows in the window: ``{"category", "driver",
       "pooled", "allocated", "unallocated"}`` (int minor units; allocated + unallocated == pooled).
+    - ``timings``: wall seconds of the kernel's phases, in order (diagnostics only).
 
     Raises :class:`ScoreConfigError` or :class:`ScoreInputError`. Definitions: docs/scoring.md.
     """
