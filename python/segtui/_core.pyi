@@ -71,18 +71,32 @@ class Importer:
         """Record the import, bump ``meta.data_version`` if anything changed, commit; returns the data version."""
     def rollback(self) -> None: ...
 
-def scan_csv(
-    path: str | os.PathLike[str], delimiter: str = ",", quote: str = '"'
-) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int]]:
-    """Structural pass: ``(sha256, bytes, header, records, bad, blank)``."""
+Chunks = list[tuple[int, int, int]]
 
-def scan_ndjson(path: str | os.PathLike[str]) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int]]:
-    """Structural pass over JSON lines: ``(sha256, bytes, [], records, bad, blank)``."""
+def scan_csv(
+    path: str | os.PathLike[str], delimiter: str = ",", quote: str = '"', chunk_rows: int = 200_000
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int], Chunks]:
+    """Structural pass: ``(sha256, bytes, header, records, bad, blank, chunks)``; ``chunks`` are
+    ``(start, end, rows)`` byte ranges of at most ``chunk_rows`` data records."""
+
+def scan_ndjson(
+    path: str | os.PathLike[str], chunk_rows: int = 200_000
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int], Chunks]:
+    """Structural pass over JSON lines: ``(sha256, bytes, keys, records, bad, blank, chunks)``."""
 
 def write_clean_csv(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int], delimiter: str = ",", quote: str = '"'
-) -> int: ...
-def write_clean_lines(src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int]) -> int: ...
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    drop: list[int],
+    delimiter: str = ",",
+    quote: str = '"',
+    chunk_rows: int = 200_000,
+) -> tuple[int, Chunks]:
+    """Copy without the ``drop`` rows: ``(rows written, chunks of the copy)``."""
+
+def write_clean_lines(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int], chunk_rows: int = 200_000
+) -> tuple[int, Chunks]: ...
 def sha256_file(path: str | os.PathLike[str]) -> str: ...
 def parse_date(text: str, fmt: str | None = None) -> tuple[int, int]:
     """``(day, ts)``: days since 1970-01-01 as written, Unix seconds. ValueError names the reason code."""
