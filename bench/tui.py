@@ -165,6 +165,16 @@ def measure(db: Path, start_wall: float) -> dict:
         def wall(t: float) -> float:
             return (time.time() - (time.perf_counter() - t) - start_wall) * 1000
 
+        async def timed_paint(pilot, keys: list[str]) -> float:  # noqa: ANN001
+            """Keys that need no task: until the screen has been painted after them."""
+            t0 = time.perf_counter()
+            for k in keys:
+                await pilot.press(k)
+            painted = asyncio.Event()
+            app.screen.call_after_refresh(painted.set)
+            await painted.wait()
+            return (time.perf_counter() - t0) * 1000
+
         async with app.run_test(size=(120, 40)) as pilot:
             t = await until(OverviewScreen, "snapshots", 0)
             results["start-up to first paint of the overview (figures of the snapshot)"] = wall(t)
@@ -176,6 +186,9 @@ def measure(db: Path, start_wall: float) -> dict:
             results["open segment (enter on Champions)"] = await timed(pilot, ["enter"], AccountsScreen, "accounts")
             rows = app.screen.query_one("#accounts-grid").view.rows.height
             results["_segment_rows"] = rows
+            results[f"scroll to the last of {rows:,} rows (G)"] = await timed_paint(pilot, ["G"])
+            results["page up (ctrl+b)"] = await timed_paint(pilot, ["ctrl+b"])
+            results["back to the first row (g)"] = await timed_paint(pilot, ["g"])
             for _ in range(5):  # to the margin column
                 await pilot.press("l")
             results[f"sort {rows:,} rows by margin (s)"] = await timed(pilot, ["s"], AccountsScreen, "view-accounts-grid")

@@ -77,9 +77,6 @@ class SegtuiApp(App):
     BINDINGS = actions.bindings("app")
     COMMANDS = {ActionCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
-    CSS = """
-    Screen { background: $background; }
-    """
 
     def __init__(self, db_path: Path, *, config_path: Path | None = None) -> None:
         super().__init__()
