@@ -406,3 +406,144 @@ fn bad_input_columns_are_errors() {
     let e = score(&w.inputs(), 10, &ScoreConfig::default()).unwrap_err();
     assert!(e.message.contains("accounts.employees"), "{e}");
 }
+
+/// A synthetic world like the benchmark's (skewed accounts, ~3 lines per invoice, refunds,
+/// lines without invoice, 30 % pooled costs over 8 categories), rows in random order.
+pub fn synthetic(n_lines: usize, n_accounts: usize, n_costs: usize, seed: u64) -> World {
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut w = World::new(n_accounts);
+    w.categories = (0..8).map(|i| format!("cat{i}")).collect();
+    let n_inv = (n_lines / 3).max(1);
+    let heavy = (n_accounts / 20).max(1) as u64;
+    let inv: Vec<(u32, i32)> = (0..n_inv)
+        .map(|_| {
+            let a = if next() % 2 == 0 { next() % heavy } else { next() % n_accounts as u64 };
+            (a as u32, 19_000 + (next() % 1095) as i32)
+        })
+        .collect();
+    for _ in 0..n_lines {
+        let k = (next() % n_inv as u64) as usize;
+        let key = if next() % 20 == 0 { 0 } else { k as i64 + 1 };
+        let amt = if next() % 33 == 0 { -((next() % 30_000) as i64) } else { 100 + (next() % 20_000) as i64 };
+        w.line(inv[k].0, inv[k].1, amt, key);
+    }
+    for _ in 0..n_costs {
+        let a = if next() % 10 < 3 { POOLED } else { (next() % n_accounts as u64) as i64 };
+        w.cost(a, 19_000 + (next() % 1095) as i32, (next() % 8) as u32, 10 + (next() % 5000) as i64);
+    }
+    w
+}
+
+#[test]
+#[ignore = "timing run: cargo test --release -p segtui-core -- --ignored --nocapture phases"]
+fn phases() {
+    let n_lines: usize = std::env::var("LINES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let w = synthetic(n_lines, n_lines / 10, n_lines / 5, 42);
+    // Process CPU seconds (user + system) from /proc: stable under a busy machine.
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (t(11) + t(12)) / 100.0
+    };
+    let faults = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        f.get(7).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let iters: usize = std::env::var("ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    for _ in 0..iters {
+        let (t, c, pf) = (std::time::Instant::now(), cpu(), faults());
+        let r = w.score(20_094);
+        let (total, cpu_s) = (t.elapsed().as_secs_f64(), cpu() - c);
+        eprintln!("page faults: {}", faults() - pf);
+        let phases: Vec<String> = r.timings.iter().map(|(p, s)| format!("{p} {:.1}", s * 1e3)).collect();
+        eprintln!("wall {:.1} ms, cpu {:.0} ms: {}", total * 1e3, cpu_s * 1e3, phases.join(", "));
+    }
+}
+
+/// A plain re-statement of section 4–6 of the definitions, for comparison on random worlds:
+/// (account -> (frequency, last purchase day, revenue, direct cost)) over members.
+fn brute_force(w: &World, d: i32, win: Option<i64>) -> std::collections::BTreeMap<u32, (i64, Option<i32>, i64, i64)> {
+    use std::collections::{BTreeMap, HashMap};
+    let in_win = |day: i32| win.is_none_or(|wd| i64::from(d) - i64::from(day) < wd);
+    let mut units: HashMap<(u32, i64, i32), (i128, i32)> = HashMap::new();
+    let mut out: BTreeMap<u32, (i64, Option<i32>, i64, i64)> = BTreeMap::new();
+    for i in 0..w.li_account.len() {
+        let (a, day, amt, key) = (w.li_account[i], w.li_day[i], w.li_amount[i], w.li_invoice[i]);
+        if day > d {
+            continue;
+        }
+        let e = out.entry(a).or_default();
+        if in_win(day) {
+            e.2 += amt;
+        }
+        let u = units.entry((a, key, if key == 0 { day } else { 0 })).or_insert((0, day));
+        u.0 += i128::from(amt);
+        u.1 = u.1.min(day);
+    }
+    for ((a, _, _), (net, day)) in units {
+        if net > 0 {
+            let e = out.get_mut(&a).unwrap();
+            if in_win(day) {
+                e.0 += 1;
+            }
+            e.1 = Some(e.1.map_or(day, |x| x.max(day)));
+        }
+    }
+    for i in 0..w.c_account.len() {
+        let (a, day) = (w.c_account[i], w.c_day[i]);
+        if a >= 0 && day <= d {
+            let e = out.entry(a as u32).or_default();
+            if in_win(day) {
+                e.3 += w.c_amount[i];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn random_worlds_match_a_brute_force_restatement() {
+    for (seed, lines, accounts) in [(1u64, 3_000usize, 40usize), (2, 20_000, 3_000), (3, 5_000, 7), (4, 200, 500)] {
+        let w = synthetic(lines, accounts, lines / 5, seed);
+        for (d, win) in [(20_094, None), (19_600, Some(90)), (19_000, Some(1)), (20_500, Some(365))] {
+            let mut cfg = ScoreConfig::default();
+            cfg.rfm.window_days = win;
+            let r = w.score_with(d, &cfg);
+            let s = &r.scores;
+            let expect = brute_force(&w, d, win);
+            assert_eq!(s.account, expect.keys().copied().collect::<Vec<_>>(), "seed {seed} d {d}");
+            for (i, (_, &(freq, last, rev, direct))) in expect.iter().enumerate() {
+                assert_eq!(s.frequency[i], freq, "seed {seed} d {d} account {}", s.account[i]);
+                assert_eq!(s.recency_days[i], last.map_or(NULL_I64, |l| i64::from(d - l)));
+                assert_eq!(s.revenue[i], rev);
+                assert_eq!(s.monetary[i], rev);
+                assert_eq!(s.direct_cost[i], direct);
+                assert_eq!(s.margin[i], rev - direct - s.allocated_cost[i]);
+            }
+            let pooled: i64 = r.pools.iter().map(|p| p.pooled).sum();
+            let allocated: i64 = r.pools.iter().map(|p| p.allocated).sum();
+            let unallocated: i64 = r.pools.iter().map(|p| p.unallocated).sum();
+            assert_eq!(allocated + unallocated, pooled);
+            assert_eq!(s.allocated_cost.iter().sum::<i64>(), allocated);
+            // Scores by the tie rule over the accounts with a purchase.
+            let scored: Vec<usize> = (0..s.account.len()).filter(|&i| s.recency_days[i] != NULL_I64).collect();
+            let n = scored.len();
+            for &i in &scored {
+                let worse_r = scored.iter().filter(|&&j| s.recency_days[j] > s.recency_days[i]).count();
+                let worse_f = scored.iter().filter(|&&j| s.frequency[j] < s.frequency[i]).count();
+                let worse_m = scored.iter().filter(|&&j| s.monetary[j] < s.monetary[i]).count();
+                assert_eq!(s.r_score[i] as usize, 1 + 5 * worse_r / n);
+                assert_eq!(s.f_score[i] as usize, 1 + 5 * worse_f / n);
+                assert_eq!(s.m_score[i] as usize, 1 + 5 * worse_m / n);
+            }
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! Structural passes over CSV and JSON lines files before polars reads them.
+//!
+//! polars reads well-formed CSV fast, but one malformed record (a stray quote, a row with an extra
+//! field) either aborts the whole read or is silently padded/truncated. This pass finds such records
+//! first, so each becomes a reject with its exact row number and raw text, and polars then reads a
+//! clean copy without them ([`write_clean`]). In the same pass it computes the file's SHA-256
+//! fingerprint and counts the data rows (for progress and ETA).
+//!
+//! Rules (RFC 4180, strict about quotes):
+//! - records end at `\n` (a preceding `\r` belongs to the line ending) outside quotes;
+//! - a field that starts with the quote character is quoted: `""` inside is one quote, and the
+//!   closing quote must be followed by the delimiter or the end of the record;
+//! - a quote inside an unquoted field, text after a closing quote, a record whose field count differs
+//!   from the header's, or bytes that are not UTF-8 make the record bad (`bad_quoting`,
+//!   `wrong_field_count`, `bad_encoding`);
+//! - a record that is empty or all whitespace is blank: it is counted and skipped, not rejected;
+//! - a UTF-8 byte order mark before the header is ignored.
+//!
+//! Row numbers: the header is row 0, the first data record row 1 (blank and bad records count), so
+//! for files without line breaks inside quoted fields, row N is line N + 1.
+//!
+//! JSON lines ([`scan_ndjson`]): one record a line, row N is line N; a line that is not a JSON
+//! object is `bad_json`, one that is not UTF-8 `bad_encoding`, an all-whitespace line blank.
+
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::path::Path;
+
+/// Read size per step.
+const CHUNK: usize = 4 << 20;
+/// A record longer than this is a broken file (an unterminated quote), not data.
+pub const MAX_RECORD: usize = 64 << 20;
+/// Raw text of a bad record kept in rejects is cut after this many bytes.
+pub const MAX_RAW: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: b',',
+            quote: b'"',
+        }
+    }
+}
+
+/// A record that cannot be read as a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRecord {
+    pub row: u64,
+    pub reason: &'static str,
+    pub message: String,
+    pub raw: String,
+}
+
+/// What [`scan`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Scan {
+    pub sha256: String,
+    pub bytes: u64,
+    pub header: Vec<String>,
+    /// Data records (every row after the header: good, bad and blank).
+    pub records: u64,
+    pub bad: Vec<BadRecord>,
+    pub blank: Vec<u64>,
+}
+
+impl Scan {
+    /// Rows polars must not see (bad and blank), sorted.
+    pub fn removed(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .bad
+            .iter()
+            .map(|b| b.row)
+            .chain(self.blank.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[derive(Debug)]
+pub enum ScanError {
+    Io(io::Error),
+    /// The file cannot be read as CSV at all (message names the row).
+    Structure(String),
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScanError::Io(e) => write!(f, "{e}"),
+            ScanError::Structure(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<io::Error> for ScanError {
+    fn from(e: io::Error) -> Self {
+        ScanError::Io(e)
+    }
+}
+
+/// The verdict on one record.
+enum Verdict {
+    Good,
+    Blank,
+    Bad(&'static str, String),
+}
+
+/// Parse one complete record (without its line ending): field count or a quoting problem.
+fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, String> {
+    let mut n = 1usize;
+    let mut i = 0usize;
+    let len = rec.len();
+    loop {
+        // at the start of a field
+        if i < len && rec[i] == d.quote {
+            i += 1;
+            loop {
+                match memchr::memchr(d.quote, &rec[i..]) {
+                    None => return Err("unterminated quoted field".into()),
+                    Some(k) => {
+                        i += k + 1;
+                        if i < len && rec[i] == d.quote {
+                            i += 1; // escaped quote
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
+            if i == len {
+                return Ok(n);
+            }
+            if rec[i] != d.delimiter {
+                return Err(format!("text after a closing quote in field {n}"));
+            }
+            i += 1;
+            n += 1;
+        } else {
+            match memchr::memchr2(d.delimiter, d.quote, &rec[i..]) {
+                None => return Ok(n),
+                Some(k) => {
+                    i += k;
+                    if rec[i] == d.quote {
+                        return Err(format!("a quote inside unquoted field {n} (quote the whole field and double inner quotes)"));
+                    }
+                    i += 1;
+                    n += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Split the header into names (quotes removed).
+fn header_names(rec: &[u8], d: Dialect) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut inq = false;
+    let mut i = 0;
+    while i < rec.len() {
+        let c = rec[i];
+        if inq {
+            if c == d.quote {
+                if i + 1 < rec.len() && rec[i + 1] == d.quote {
+                    cur.push(c);
+                    i += 1;
+                } else {
+                    inq = false;
+                }
+            } else {
+                cur.push(c);
+            }
+        } else if c == d.quote {
+            inq = true;
+        } else if c == d.delimiter {
+            out.push(String::from_utf8_lossy(&cur).into_owned());
+            cur.clear();
+        } else {
+            cur.push(c);
+        }
+        i += 1;
+    }
+    out.push(String::from_utf8_lossy(&cur).into_owned());
+    out
+}
+
+fn raw_text(rec: &[u8]) -> String {
+    if rec.len() > MAX_RAW {
+        format!(
+            "{}… ({} bytes, cut)",
+            String::from_utf8_lossy(&rec[..MAX_RAW]),
+            rec.len()
+        )
+    } else {
+        String::from_utf8_lossy(rec).into_owned()
+    }
+}
+
+/// Walk the records of a file: `on_record(row, bytes_with_line_ending, verdict)`; row 0 is the header.
+/// Returns (sha256 hex, total bytes).
+fn walk<F>(
+    path: &Path,
+    d: Dialect,
+    header_fields: &mut usize,
+    mut on_record: F,
+) -> Result<(String, u64), ScanError>
+where
+    F: FnMut(u64, &[u8], &Verdict) -> Result<(), ScanError>,
+{
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut total: u64 = 0;
+    let mut row: u64 = 0;
+    let mut eof = false;
+    let mut first = true;
+    // scanning state that survives chunk boundaries: position to resume quote tracking, and
+    // whether we are inside quotes at that position
+    let mut scan_pos = 0usize;
+    let mut inq = false;
+    let mut at_start = true;
+    while !eof {
+        let start_len = buf.len();
+        buf.resize(start_len + CHUNK, 0);
+        let n = read_full(&mut f, &mut buf[start_len..])?;
+        buf.truncate(start_len + n);
+        if n == 0 {
+            eof = true;
+        } else {
+            hasher.update(&buf[start_len..]);
+            total += n as u64;
+        }
+        if first && buf.len() >= 3 && buf[..3] == [0xEF, 0xBB, 0xBF] {
+            buf.drain(..3);
+            scan_pos = 0;
+        }
+        if first && (buf.len() >= 3 || eof) {
+            first = false;
+        }
+        // cut complete records out of buf. A quote opens a quoted field only at the start of a
+        // field (elsewhere it is a literal, and `fields_of` marks the record bad), so one stray
+        // quote cannot swallow the records after it.
+        let mut rec_start = 0usize;
+        let mut i = scan_pos;
+        let len = buf.len();
+        let (q, dl) = (d.quote, d.delimiter);
+        while i < len {
+            if inq {
+                match memchr::memchr(q, &buf[i..]) {
+                    None => {
+                        i = len;
+                    }
+                    Some(k) => {
+                        let j = i + k;
+                        if j + 1 == len && !eof {
+                            // is it `""`? decide when the next chunk is here
+                            i = j;
+                            break;
+                        }
+                        if j + 1 < len && buf[j + 1] == q {
+                            i = j + 2; // escaped quote, still inside
+                        } else {
+                            inq = false;
+                            at_start = false;
+                            i = j + 1;
+                        }
+                    }
+                }
+            } else {
+                match memchr::memchr3(b'\n', q, dl, &buf[i..]) {
+                    None => {
+                        at_start = false;
+                        i = len;
+                    }
+                    Some(k) => {
+                        let j = i + k;
+                        let c = buf[j];
+                        if c == dl {
+                            at_start = true;
+                        } else if c == q {
+                            if at_start && k == 0 {
+                                inq = true;
+                            }
+                            at_start = false;
+                        } else {
+                            // end of record at j
+                            let rec = &buf[rec_start..=j];
+                            emit(row, rec, d, header_fields, &mut on_record)?;
+                            row += 1;
+                            rec_start = j + 1;
+                            at_start = true;
+                        }
+                        i = j + 1;
+                    }
+                }
+            }
+        }
+        if eof {
+            if rec_start < len {
+                let rec = &buf[rec_start..len];
+                if inq {
+                    // an unterminated quote swallowed the rest of the file
+                    let v = Verdict::Bad(
+                        "bad_quoting",
+                        format!("a quoted field opened here is never closed; the rest of the file ({} bytes) is this one record", rec.len()),
+                    );
+                    if row == 0 {
+                        return Err(ScanError::Structure(
+                            "the header has an unterminated quote".into(),
+                        ));
+                    }
+                    on_record(row, rec, &v)?;
+                } else {
+                    emit(row, rec, d, header_fields, &mut on_record)?;
+                }
+            }
+            break;
+        }
+        if len - rec_start > MAX_RECORD {
+            return Err(ScanError::Structure(format!(
+                "row {row}: a record runs for more than {} MB (an unterminated quote?); fix the file",
+                MAX_RECORD >> 20
+            )));
+        }
+        buf.drain(..rec_start);
+        scan_pos = i - rec_start;
+    }
+    Ok((hex(&hasher.finalize()), total))
+}
+
+fn emit<F>(
+    row: u64,
+    rec: &[u8],
+    d: Dialect,
+    header_fields: &mut usize,
+    on_record: &mut F,
+) -> Result<(), ScanError>
+where
+    F: FnMut(u64, &[u8], &Verdict) -> Result<(), ScanError>,
+{
+    let body = strip_eol(rec);
+    if row == 0 {
+        *header_fields =
+            fields_of(body, d).map_err(|e| ScanError::Structure(format!("header: {e}")))?;
+        if std::str::from_utf8(body).is_err() {
+            return Err(ScanError::Structure(
+                "the header is not UTF-8 (give --encoding)".into(),
+            ));
+        }
+        return on_record(row, rec, &Verdict::Good);
+    }
+    let v = if body.iter().all(|c| c.is_ascii_whitespace()) {
+        Verdict::Blank
+    } else {
+        match fields_of(body, d) {
+            Err(e) => Verdict::Bad("bad_quoting", e),
+            Ok(n) if n != *header_fields => Verdict::Bad(
+                "wrong_field_count",
+                format!("{n} fields where the header has {}", *header_fields),
+            ),
+            Ok(_) => match std::str::from_utf8(body) {
+                Ok(_) => Verdict::Good,
+                Err(e) => Verdict::Bad(
+                    "bad_encoding",
+                    format!("bytes that are not UTF-8 at byte {} of the row (is the file latin1? give --encoding)", e.valid_up_to() + 1),
+                ),
+            },
+        }
+    };
+    on_record(row, rec, &v)
+}
+
+fn strip_eol(rec: &[u8]) -> &[u8] {
+    let mut r = rec;
+    if r.last() == Some(&b'\n') {
+        r = &r[..r.len() - 1];
+        if r.last() == Some(&b'\r') {
+            r = &r[..r.len() - 1];
+        }
+    }
+    r
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn hex(b: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for &x in b {
+        s.push(H[(x >> 4) as usize] as char);
+        s.push(H[(x & 15) as usize] as char);
+    }
+    s
+}
+
+/// Scan a CSV file: fingerprint, header, row count, bad and blank records.
+pub fn scan(path: &Path, d: Dialect) -> Result<Scan, ScanError> {
+    let mut out = Scan::default();
+    let mut header_fields = 0usize;
+    let mut header = Vec::new();
+    let (sha, bytes) = walk(path, d, &mut header_fields, |row, rec, v| {
+        if row == 0 {
+            header = header_names(strip_eol(rec), d);
+            return Ok(());
+        }
+        out.records += 1;
+        match v {
+            Verdict::Good => {}
+            Verdict::Blank => out.blank.push(row),
+            Verdict::Bad(reason, message) => out.bad.push(BadRecord {
+                row,
+                reason,
+                message: message.clone(),
+                raw: raw_text(strip_eol(rec)),
+            }),
+        }
+        Ok(())
+    })?;
+    out.sha256 = sha;
+    out.bytes = bytes;
+    out.header = header;
+    Ok(out)
+}
+
+/// Copy `src` to `dst` without the rows in `drop` (sorted); returns the rows written (without the header).
+pub fn write_clean(src: &Path, dst: &Path, d: Dialect, drop: &[u64]) -> Result<u64, ScanError> {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(dst)?);
+    let mut k = 0usize;
+    let mut kept = 0u64;
+    let mut header_fields = 0usize;
+    walk(src, d, &mut header_fields, |row, rec, _| {
+        while k < drop.len() && drop[k] < row {
+            k += 1;
+        }
+        if row > 0 && k < drop.len() && drop[k] == row {
+            return Ok(());
+        }
+        if row > 0 {
+            kept += 1;
+        }
+        w.write_all(rec)?;
+        if rec.last() != Some(&b'\n') {
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(kept)
+}
+
+/// Scan a JSON lines file: fingerprint, row count, bad and blank lines (no header).
+pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
+    let mut out = Scan::default();
+    let mut hasher = Sha256::new();
+    let mut r = io::BufReader::with_capacity(CHUNK, File::open(path)?);
+    let mut line = Vec::with_capacity(4096);
+    let mut row = 0u64;
+    loop {
+        line.clear();
+        let n = r.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&line);
+        out.bytes += n as u64;
+        row += 1;
+        let mut body = strip_eol(&line);
+        if row == 1 && body.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            body = &body[3..];
+        }
+        if body.iter().all(|c| c.is_ascii_whitespace()) {
+            out.blank.push(row);
+            continue;
+        }
+        let bad = if let Err(e) = std::str::from_utf8(body) {
+            Some((
+                "bad_encoding",
+                format!(
+                    "bytes that are not UTF-8 at byte {} of the line",
+                    e.valid_up_to() + 1
+                ),
+            ))
+        } else if body.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
+            Some(("bad_json", "the line is not a JSON object".to_string()))
+        } else if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Some(("bad_json", format!("not valid JSON: {e}")))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = bad {
+            out.bad.push(BadRecord {
+                row,
+                reason,
+                message,
+                raw: raw_text(body),
+            });
+        }
+    }
+    out.records = row;
+    out.sha256 = hex(&hasher.finalize());
+    Ok(out)
+}
+
+/// Copy a JSON lines file without the given lines (1-based, sorted); returns the lines written.
+pub fn write_clean_lines(src: &Path, dst: &Path, drop: &[u64]) -> Result<u64, ScanError> {
+    let mut r = io::BufReader::with_capacity(CHUNK, File::open(src)?);
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(dst)?);
+    let mut line = Vec::with_capacity(4096);
+    let (mut row, mut k, mut kept) = (0u64, 0usize, 0u64);
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        row += 1;
+        while k < drop.len() && drop[k] < row {
+            k += 1;
+        }
+        if k < drop.len() && drop[k] == row {
+            continue;
+        }
+        let mut body: &[u8] = &line;
+        if row == 1 && body.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            body = &body[3..];
+        }
+        w.write_all(body)?;
+        if body.last() != Some(&b'\n') {
+            w.write_all(b"\n")?;
+        }
+        kept += 1;
+    }
+    w.flush()?;
+    Ok(kept)
+}
+
+/// SHA-256 of a file's bytes, hex.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = read_full(&mut f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str, data: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("segtui-csvscan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    #[test]
+    fn finds_bad_and_blank_records_with_row_numbers() {
+        let data = b"\xEF\xBB\xBFa,b,c\r\n1,2,3\r\n\r\n4,5\n\"x\ny\",,z\n6,x\"y,9\n\"q\"\"r\",s,t\n7,8,9,10\n   \n\"a\"b,1,2\n8,\xff,9\n10,11,12";
+        let p = tmp("bad.csv", data);
+        let s = scan(&p, Dialect::default()).unwrap();
+        assert_eq!(s.header, vec!["a", "b", "c"]);
+        assert_eq!(s.records, 11);
+        assert_eq!(s.blank, vec![2, 8]);
+        let bad: Vec<(u64, &str)> = s.bad.iter().map(|b| (b.row, b.reason)).collect();
+        assert_eq!(
+            bad,
+            vec![
+                (3, "wrong_field_count"),
+                (5, "bad_quoting"),
+                (7, "wrong_field_count"),
+                (9, "bad_quoting"),
+                (10, "bad_encoding")
+            ]
+        );
+        assert_eq!(s.bad[0].raw, "4,5");
+        assert_eq!(s.sha256, sha256_file(&p).unwrap());
+        assert_eq!(s.bytes, data.len() as u64);
+        let out = p.with_extension("clean.csv");
+        let kept = write_clean(&p, &out, Dialect::default(), &s.removed()).unwrap();
+        assert_eq!(kept, 4);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            b"a,b,c\r\n1,2,3\r\n\"x\ny\",,z\n\"q\"\"r\",s,t\n10,11,12\n"
+        );
+    }
+
+    #[test]
+    fn unterminated_quote_is_one_bad_record() {
+        let p = tmp("unterminated.csv", b"a,b\n1,2\n\"3,4\n5,6\n");
+        let s = scan(&p, Dialect::default()).unwrap();
+        assert_eq!(s.records, 2);
+        assert_eq!(s.bad.len(), 1);
+        assert_eq!((s.bad[0].row, s.bad[0].reason), (2, "bad_quoting"));
+    }
+
+    #[test]
+    fn records_across_chunk_boundaries() {
+        // many rows with long quoted fields containing newlines, crossing the 4 MB reads
+        let mut data = b"id;text\n".to_vec();
+        let long = "x".repeat(1000);
+        for i in 0..5_000 {
+            data.extend_from_slice(format!("{i};\"{long}\n\"\"{i}\"\"\"\n").as_bytes());
+        }
+        let p = tmp("chunks.csv", &data);
+        let s = scan(
+            &p,
+            Dialect {
+                delimiter: b';',
+                quote: b'"',
+            },
+        )
+        .unwrap();
+        assert_eq!(s.records, 5_000);
+        assert!(
+            s.bad.is_empty() && s.blank.is_empty(),
+            "{:?}",
+            s.bad.first()
+        );
+        // with the wrong delimiter the quotes are mid-field, so they are literal: every line is a
+        // record, and a bad one
+        let s2 = scan(&p, Dialect::default()).unwrap();
+        assert_eq!((s2.records, s2.bad.len()), (10_000, 10_000));
+    }
+
+    #[test]
+    fn ndjson_lines() {
+        let p = tmp(
+            "a.jsonl",
+            b"{\"a\": 1}\n\n{\"a\": 2,,}\n[1]\n{\"a\": \"\xff\"}\n{\"a\": 3}",
+        );
+        let s = scan_ndjson(&p).unwrap();
+        assert_eq!(s.records, 6);
+        assert_eq!(s.blank, vec![2]);
+        let bad: Vec<(u64, &str)> = s.bad.iter().map(|b| (b.row, b.reason)).collect();
+        assert_eq!(
+            bad,
+            vec![(3, "bad_json"), (4, "bad_json"), (5, "bad_encoding")]
+        );
+        let out = p.with_extension("clean.jsonl");
+        assert_eq!(write_clean_lines(&p, &out, &s.removed()).unwrap(), 2);
+        assert_eq!(std::fs::read(&out).unwrap(), b"{\"a\": 1}\n{\"a\": 3}\n");
+    }
+
+    #[test]
+    fn header_only_and_empty_files() {
+        let s = scan(&tmp("h.csv", b"a,b\n"), Dialect::default()).unwrap();
+        assert_eq!((s.records, s.header.len()), (0, 2));
+        let s = scan(&tmp("e.csv", b""), Dialect::default()).unwrap();
+        assert_eq!((s.records, s.header.len()), (0, 0));
+    }
+}
