@@ -217,6 +217,10 @@ class OverviewScreen(BaseScreen):
 
         self.start_task("preload", f"reading the accounts of {snap.as_of}", work, done, background=True)
 
+    def task_failed(self, group: str, error: BaseException) -> None:
+        if group == "preload" and self.data is not None and self.data.get("change_pending"):
+            self.query_one("#segments", TablePanel).set_extra("Δ not available: reading the previous snapshot failed")
+
     # --- actions ------------------------------------------------------------------------------------
 
     def action_next_grouping(self) -> None:
