@@ -175,16 +175,36 @@ class Store:
         self._limits = {"frame": frames, "labels": labels}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int, str], _Loading] = {}
+        self._memo: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     @property
     def _frames(self) -> OrderedDict[tuple[int, str], pl.DataFrame]:
         return self._caches["frame"]
 
     def forget(self) -> None:
-        """Drop every cached frame (tests; a store that changed underneath)."""
+        """Drop every cached frame and result (``ctrl+r``; a store that changed underneath)."""
         with self._lock:
             for cache in self._caches.values():
                 cache.clear()
+            self._memo.clear()
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], *, keep: int = 16) -> Any:
+        """``compute()`` once per ``key`` (which must name the snapshots it depends on, by id and
+        creation time): results the background read prepares so screens open without computing."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = compute()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > keep:
+                self._memo.popitem(last=False)
+        return value
+
+    @staticmethod
+    def key(snap: Snapshot) -> tuple[int, str]:
+        return (snap.id, snap.created_at)
 
     # --- connections ------------------------------------------------------------------------
 

@@ -205,10 +205,16 @@ class OverviewScreen(BaseScreen):
             return
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            from segtui.tui.screens.accounts import account_widths
+            from segtui.tui.screens.migration import migration_of
+
             if need_frame:
                 store.frame(snap, progress, cancelled)
+                account_widths(store, snap)
             if need_prev:
                 store.labels(prev, progress, cancelled)
+            if prev is not None:  # what the migration screen opens on
+                migration_of(store, prev, snap, "rfm_segment", progress, cancelled)
             return True
 
         def done(_ok: bool) -> None:
