@@ -149,6 +149,9 @@ def measure(db: Path, start_wall: float) -> dict:
         return (r.ru_utime + r.ru_stime) * 1000
 
     async def main() -> None:
+        from segtui.store import open_store
+
+        open_store(db).close()  # as `segtui` does before opening the TUI (migrates an older schema)
         app = SegtuiApp(db, config_path=db.parent / "no-config.toml")
 
         async def until(screen_type: type, what: str, since: int, timeout: float = 120.0) -> float:
