@@ -5,7 +5,7 @@ The files use the column names of the importer's ``generic`` presets, so they im
 mapping. The same arguments always produce byte-identical files.
 
     python data/generate_demo.py --accounts 300 --seed 7 --out data/demo          # the bundled set
-    python data/generate_demo.py --accounts 1000000 --seed 7 --out /tmp/big \\
+    python data/generate_demo.py --accounts 1000000 --seed 7 --out big \\
         --lines-per-account 10 --events-per-account 20 --cost-rows-per-account 2   # benchmark shape
 
 Defaults (``--accounts 300 --seed 7``, the demo densities) regenerate ``data/demo`` exactly.

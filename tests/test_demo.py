@@ -242,12 +242,21 @@ def test_churners_stop_buying_and_their_use_declines_first(rich: World) -> None:
     buy_drop = per_day(purchases, 30, 0) / per_day(purchases, 150, 60)
     assert use_drop < 0.5, use_drop  # use declines first...
     assert buy_drop > 0.7, buy_drop  # ...while purchases go on until the churn day
+    # after a churn: a few logins (exporting data) for two weeks, then nothing
+    assert per_day(w.events, -22, -400) == 0
+    assert per_day(w.events, 0, -14) < 0.1 * per_day(w.events, 150, 60)
     # and the ones about to churn at a renewal just after the end show it in their last 30 days
     soon = w.profiles.filter((pl.col("trajectory") == "churn") & (pl.col("churn_at") > w.end))
     assert soon.height > 0
     renew = w.accounts.join(soon, on="account_id").filter(pl.col("signup_at") < w.start)
     assert renew.height > 0 and (renew["renewal_at"] == renew["churn_at"]).all()  # they leave at renewal
     assert (renew["renewal_at"] <= w.end + dt.timedelta(days=45)).all()
+    ev = w.events.join(renew.select("account_id"), on="account_id").with_columns(
+        age=(pl.lit(w.end) - pl.col("occurred_at").dt.date()).dt.total_days()
+    )
+    recent = ev.filter(pl.col("age") < 30).height / 30
+    prior = ev.filter((pl.col("age") >= 30) & (pl.col("age") < 120)).height / 90
+    assert recent < 0.6 * prior, (recent, prior)  # visibly declining by the end
 
 
 def test_returners_pause_then_come_back(rich: World) -> None:
@@ -332,7 +341,8 @@ def test_demo_params_name_everything_that_shapes_the_data() -> None:
     p = demo_params(300, 7)
     assert p == {
         "generator": GENERATOR_VERSION, "accounts": 300, "seed": 7, "lines_per_account": 24.0,
-        "events_per_account": 60.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
+        "events_per_account": 100.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
+        "snapshots": "month-ends x13",
     }
     assert demo_params(300, 8) != p
 
@@ -356,3 +366,175 @@ def test_bundled_data_is_what_the_script_makes(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     for f in files:
         assert (tmp_path / f).read_bytes() == (bundled / f).read_bytes(), f"data/demo/{f} is stale: rerun data/generate_demo.py"
+
+
+def test_demo_snapshot_dates_are_month_ends_ending_on_the_last_day() -> None:
+    import datetime as dt
+
+    from segtui.demo import END, demo_snapshot_dates
+
+    dates = demo_snapshot_dates()
+    assert dates[-1] == END and len(dates) == 13
+    assert dates[0] == dt.date(2024, 12, 31)
+    assert all((d + dt.timedelta(days=1)).day == 1 for d in dates)
+    assert demo_snapshot_dates(dt.date(2025, 3, 15), 3) == [dt.date(2025, 1, 31), dt.date(2025, 2, 28), dt.date(2025, 3, 15)]
+
+
+def test_demo_store_is_scored_monthly(tmp_path) -> None:
+    import sqlite3
+
+    from segtui.demo import build_demo_store
+
+    db = build_demo_store(tmp_path / "d.db", accounts=120, seed=3)
+    conn = sqlite3.connect(db)
+    days = [r[0] for r in conn.execute("SELECT as_of_day FROM snapshots ORDER BY as_of_day")]
+    assert len(days) == 13
+    n_latest = conn.execute(
+        "SELECT count(*) FROM snapshot_accounts WHERE snapshot = (SELECT id FROM snapshots ORDER BY as_of_day DESC LIMIT 1)"
+    ).fetchone()[0]
+    assert 0 < n_latest <= 120
+
+
+# -- the demo store, end to end (generate, write, import with the real importer) -------------------
+
+
+def test_demo_store_holds_exactly_the_generated_world(tmp_path: Path) -> None:
+    import sqlite3
+    import stat
+
+    from segtui.demo import DEMO_DENSITY, demo_params, demo_store_params, ensure_demo_store
+
+    db = tmp_path / "demo.db"
+    built = ensure_demo_store(db, accounts=300, seed=7)
+    assert not built.reused and built.db_path == db
+    w = generate_world(300, seed=7, **DEMO_DENSITY)
+    assert built.counts == {
+        "accounts": 300, "line-items": w.line_items.height, "costs": w.costs.height, "events": w.events.height, "snapshots": 13,
+    }
+    assert built.net_revenue_cents == w.line_items.select(cents(w.line_items).sum()).item()
+    assert demo_store_params(db) == demo_params(300, 7)
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM rejects").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM costs WHERE account IS NULL").fetchone()[0] == w.costs["account_id"].null_count()
+        direct = conn.execute("SELECT coalesce(sum(amount), 0) FROM costs").fetchone()[0]
+        assert direct == w.costs.select(cents(w.costs).sum()).item()
+        keys = [r[0] for r in conn.execute("SELECT account_key FROM accounts ORDER BY id")]
+        assert keys == w.accounts["account_id"].to_list()
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    # no temporary files left; the scoring cache moved in with the store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
+
+
+def test_demo_store_is_reused_or_replaced_by_its_settings(tmp_path: Path) -> None:
+    from segtui.demo import demo_params, demo_store_params, ensure_demo_store
+
+    db = tmp_path / "demo.db"
+    first = ensure_demo_store(db, accounts=120, seed=1)
+    stamp = db.stat().st_mtime_ns, db.read_bytes()
+    again = ensure_demo_store(db, accounts=120, seed=1)
+    assert again.reused and again.counts == first.counts and again.seconds == 0.0
+    assert (db.stat().st_mtime_ns, db.read_bytes()) == stamp
+    other = ensure_demo_store(db, accounts=150, seed=1)
+    assert not other.reused and other.counts["accounts"] == 150
+    assert demo_store_params(db) == demo_params(150, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
+
+
+def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from segtui import demo
+
+    db = tmp_path / "demo.db"
+    demo.ensure_demo_store(db, accounts=80, seed=2)
+    before = db.read_bytes(), (tmp_path / "demo.db.cols").read_bytes()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "mark_demo_store", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        demo.ensure_demo_store(db, accounts=90, seed=2)
+    assert (db.read_bytes(), (tmp_path / "demo.db.cols").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
+
+
+def test_files_of_a_killed_build_are_swept_up(tmp_path: Path) -> None:
+    import os
+
+    from segtui.demo import ensure_demo_store
+
+    db = tmp_path / "demo.db"
+    dead = 2**31 - 5  # no such process
+    left = [f".demo.db.building-{dead}", f".demo.db.building-{dead}-wal", f"..demo.db.building-{dead}.cols.tmp-{dead}"]
+    for name in left:
+        (tmp_path / name).write_bytes(b"x")
+    running = f".demo.db.building-{os.getppid()}"  # a build by a live process is left alone
+    (tmp_path / running).write_bytes(b"x")
+    ensure_demo_store(db, accounts=40, seed=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running, "demo.db", "demo.db.cols"]
+
+
+def test_demo_command_builds_reports_and_reuses(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEGTUI_DB": str(tmp_path / "from-env.db")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "segtui.cli", *args], capture_output=True, text=True, timeout=300, env=env)
+
+    r = run("demo", "--accounts", "200", "--no-open")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""  # diagnostics only, on stderr
+    assert "built in" in r.stderr and "200 accounts" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "from-env.db").exists()
+    r = run("demo", "--accounts", "200", "--no-open")
+    assert r.returncode == 0 and "reusing it" in r.stderr
+    # --db of the group and of the command both choose the store
+    r = run("--db", str(tmp_path / "group.db"), "demo", "--accounts", "50", "--no-open")
+    assert r.returncode == 0 and (tmp_path / "group.db").exists()
+    r = run("demo", "--db", str(tmp_path / "cmd.db"), "--accounts", "50", "--no-open")
+    assert r.returncode == 0 and (tmp_path / "cmd.db").exists()
+    r = run("demo", "--accounts", "0", "--no-open")
+    assert r.returncode == 2
+
+
+def test_demo_with_no_open_never_imports_textual(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from segtui.cli import main\n"
+        "try:\n"
+        f"    main(['--db', {str(tmp_path / 'd.db')!r}, 'demo', '--accounts', '40', '--no-open'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_bundled_files_import_cleanly_with_the_generic_preset(tmp_path: Path) -> None:
+    import sqlite3
+
+    from segtui.demo import FILES
+    from segtui.importer import import_files
+
+    db = tmp_path / "try.db"
+    for kind, stem in FILES.items():
+        import_files(db, kind, [REPO / "data" / "demo" / f"{stem}.csv"], preset="generic")
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM rejects").fetchone()[0] == 0
+        for kind, stem in FILES.items():
+            rows = pl.read_csv(REPO / "data" / "demo" / f"{stem}.csv", infer_schema=False).height
+            assert conn.execute(f"SELECT count(*) FROM {stem}").fetchone()[0] == rows, kind
+    finally:
+        conn.close()

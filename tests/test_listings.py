@@ -351,3 +351,54 @@ def test_export_accounts_matches_the_store(scored: Path, tmp_path: Path) -> None
     df = parse("parquet", f.read_bytes())
     total = sum(int(v * 100) for v in df["revenue"].to_list())
     assert total == queries.store_net_revenue(scored, date(2025, 6, 30))
+
+
+# ------------------------------------------------------------------------------------------
+# the snapshot frame cache
+
+
+def test_snapshot_frame_is_cached_and_never_stale(scored: Path) -> None:
+    snap = queries.latest_snapshot(scored)
+    assert snap is not None
+    cache_dir = queries.frame_cache_dir(scored)
+    uncached = queries.snapshot_frame(scored, snap.id, cache=False)
+    assert not cache_dir.exists()
+    first = queries.snapshot_frame(scored, snap.id)
+    files = list(cache_dir.glob("snapshot-*.arrow"))
+    assert len(files) == 1 and (files[0].stat().st_mode & 0o777) == 0o600
+    second = queries.snapshot_frame(scored, snap.id)
+    assert first.equals(uncached) and second.equals(uncached)
+    # an import (firmographics may change) makes it stale
+    add_rows(scored, accounts=[{"key": "A1", "name": "Acme Renamed"}])
+    third = queries.snapshot_frame(scored, snap.id)
+    assert third.filter(pl.col("account_id") == "A1")["name"].item() == "Acme Renamed"
+    assert len(list(cache_dir.glob("snapshot-*.arrow"))) == 1
+    # a damaged file is rebuilt
+    f = next(cache_dir.glob("snapshot-*.arrow"))
+    f.write_bytes(b"garbage")
+    assert queries.snapshot_frame(scored, snap.id).equals(third)
+    # rescoring makes another snapshot id; at most FRAME_CACHE_KEEP frames are kept
+    for day in ("2025-04-30", "2025-05-31", "2025-06-15"):
+        s = score_store(scored, as_of=date.fromisoformat(day))
+        queries.snapshot_frame(scored, s.id)
+    assert len(list(cache_dir.glob("snapshot-*.arrow"))) == queries.FRAME_CACHE_KEEP
+    queries.invalidate_frames(scored)
+    assert not list(cache_dir.glob("snapshot-*.arrow"))
+
+
+def test_snapshot_frame_with_sparse_account_ids(db_path: Path) -> None:
+    small_world(db_path)
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO accounts(id, account_key, name) VALUES (50, 'GAP', 'Gap Ltd')")
+    conn.execute(
+        "INSERT INTO line_items(account, day, ts, invoice_key, amount, import_id, nkey) VALUES (50, ?, 0, 0, 1234, 1, x'00ff')",
+        (queries.date_to_day(date(2025, 6, 1)),),
+    )
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
+    conn.commit()
+    info = score_store(db_path)
+    df = queries.snapshot_frame(db_path, info.id, cache=False)
+    assert df["account_id"].to_list() == ["A1", "B2", "C3", "D4", "E5", "F6", "GAP"]
+    gap = df.filter(pl.col("account") == 50).row(0, named=True)
+    assert (gap["name"], gap["revenue"]) == ("Gap Ltd", 1234)
+    assert df.filter(pl.col("account") == 2)["name"].item() == "Bolt"

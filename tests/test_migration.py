@@ -199,3 +199,19 @@ def test_command_errors_exit_codes(store: Path) -> None:
     with pytest.raises(SystemExit) as e:
         main(["--db", str(store), "migration", "--cell", "nonsense"])
     assert e.value.code == 2
+
+
+def test_packed_snapshots_give_the_same_matrix(store: Path) -> None:
+    before = history.migration(store)
+    cell = history.migration_accounts(store, "Loyal->At Risk").accounts
+    assert history.pack_snapshots(store) == 2
+    assert history.pack_snapshots(store) == 0  # fresh: nothing to do
+    after = history.migration(store)
+    assert after.cells.equals(before.cells) and (after.rows, after.cols) == (before.rows, before.cols)
+    assert history.migration_accounts(store, "Loyal->At Risk").accounts.equals(cell)
+    # a snapshot written later is packed by after_scoring (what `segtui score` calls)
+    sid = write_snapshot(store, "2025-03-31", {"a": ("Loyal", 1), "e": ("Lost", 2)})
+    history.after_scoring(store, [sid])
+    assert history.pack_snapshots(store) == 0
+    m = history.migration(store)
+    assert set(m.cells.select("from", "to").rows()) == {("Champions", "Loyal"), ("New Customers", "Lost"), ("Loyal", "(gone)"), ("At Risk", "(gone)"), ("Lost", "(gone)")}

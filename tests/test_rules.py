@@ -38,6 +38,8 @@ CASES: list[tuple[str, str]] = [
     ("revenue = 999.99", "D"),
     ("revenue between -5 and 10", "B,C,H"),
     ("margin_pct < 20%", "D,E,F"),
+    ("margin_pct < 20", "D,E,F"),
+    ("margin_pct >= 33.33", "A,G"),
     ("r_score >= 4", "A,E,G"),
     ("rfm_segment = \"At Risk\"", "B,D"),
     ("is_trial = true", "B,E,H"),
@@ -89,7 +91,7 @@ CASES: list[tuple[str, str]] = [
         "(did \"login\" in 30d and (r_score >= 4 or rfm_segment = \"At Risk\")) or (industry is null and margin = 0)",
         "A,D,G",
     ),
-    ("NOT (NOT (margin < 0 OR margin_pct > 0.3)) AND NOT industry = 'banking'", "A,C,F"),
+    ("NOT (NOT (margin < 0 OR margin_pct > 30)) AND NOT industry = 'banking'", "A,C,F"),
 ]
 
 
@@ -139,7 +141,7 @@ def test_units_follow_the_frame_types() -> None:
     u = frame_units(METRICS)
     assert u["revenue"] == "money:2" and u["margin"] == "money:2"
     assert (u["margin_pct"], u["r_score"], u["rfm_segment"], u["is_trial"], u["last_purchase"]) == (
-        "float", "int", "text", "bool", "day"
+        "percent", "int", "text", "bool", "day"
     )
     assert frame_units(pl.DataFrame({"renewal_day": [1], "n": [1]}), units={"n": "money:0"}) == {
         "renewal_day": "day", "n": "money:0"

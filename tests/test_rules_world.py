@@ -25,7 +25,7 @@ METRICS = pl.DataFrame(
         "account_key": [f"K-{n}" for n in NAMES],
         "revenue": [150000, 0, -500, 99999, 100000, 5000, 250000, 1000],
         "margin": [50000, -1200, -3000, 0, 10, -1, 100000, None],
-        "margin_pct": [0.333, None, None, 0.0, 0.0001, -0.0002, 0.4, None],
+        "margin_pct": [33.33, None, None, 0.0, 0.01, -0.02, 40.0, None],
         "rfm_segment": ["Champions", "At Risk", "Lost", "At Risk", "New Customers", "No Purchase", "Champions", "Hibernating"],
         "r_score": [5, 2, 1, 2, 5, None, 4, 1],
         "is_trial": [False, True, None, False, True, False, False, True],

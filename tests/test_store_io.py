@@ -169,16 +169,20 @@ def test_read_inputs_gives_engine_columns(db_path: Path) -> None:
     assert Path(_core.cache_path(str(db_path))).exists()
 
 
-def test_stale_cache_is_rebuilt_after_an_import(db_path: Path) -> None:
+def test_stale_cache_is_brought_up_to_date_after_an_import(db_path: Path) -> None:
     small_world(db_path)
     first = _core.read_inputs(str(db_path))
     add_rows(db_path, lines=[("A1", "2025-07-01", 777, "INV-99")])
     second = _core.read_inputs(str(db_path))
-    assert second["report"]["cache"] == "rebuilt"
-    assert "changed" in second["report"]["cache_reason"]
+    assert second["report"]["cache"] == "appended"
+    assert second["report"]["cache_reason"] == "1 rows added since the cache was built"
     assert len(second["li_amount"]) == len(first["li_amount"]) + 1
     assert np.frombuffer(second["li_amount"], dtype=np.int64)[-1] == 777
     assert second["data_version"] == 2
+    full = _core.read_inputs(str(db_path), cache=False)
+    for k in ("li_account", "li_day", "li_amount", "li_invoice_key", "cost_account", "acc_employees"):
+        assert bytes(full[k]) == bytes(second[k]), k
+    assert _core.read_inputs(str(db_path))["report"]["cache"] == "hit"
 
 
 def test_cache_off_never_creates_the_file(db_path: Path) -> None:

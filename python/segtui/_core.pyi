@@ -5,7 +5,9 @@ buffer-protocol objects (numpy arrays), text inputs are ``TextSpec`` tuples made
 ``segtui._columns.text_column``; outputs are :class:`Column` objects (buffer protocol).
 """
 
-from collections.abc import Buffer
+from collections.abc import Buffer, Callable
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 __version__: str
@@ -150,7 +152,8 @@ def score_columns(
       ``seat_limit`` int64 (``-2**63`` = null); ``signup_day``, ``renewal_day`` int32 (``-2**31`` =
       null).
 
-    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...]}``:
+    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...],
+    "timings": [(phase, seconds), ...]}``:
 
     - ``columns``: one :class:`Column` per field, one row per account with any line item or
       cost on or before the as-of day (saas mode: or any event), ascending ``account``:
@@ -166,13 +169,73 @@ def score_columns(
       (``""`` for the null codes).
     - ``pools``: per pooled cost category with rows in the window: ``{"category", "driver",
       "pooled", "allocated", "unallocated"}`` (int minor units; allocated + unallocated == pooled).
+    - ``timings``: wall seconds of the kernel's phases, in order (diagnostics only).
 
     Raises :class:`ScoreConfigError` or :class:`ScoreInputError`. Definitions: docs/scoring.md.
     """
 
 # --- store reads and snapshot writes ---------------------------------------------------------
+#
+# Errors: a data problem is ValueError, a missing store or snapshot FileNotFoundError, a busy
+# store TimeoutError, any other store failure OSError (segtui.queries / segtui.scoring turn them
+# into DataError / StoreError). Every call releases the GIL.
+
+def read_inputs(db: str, *, cache: bool = True) -> dict[str, Any]:
+    """Every scoring input of the store at ``db`` (all dates), through the column cache
+    ``<db>.cols`` when ``cache`` (used when fresh, brought up to date when the store only grew,
+    rebuilt otherwise). Keys: ``n_accounts`` (dense index range, ``accounts.id - 1``),
+    ``data_version``, ``report`` (``cache``: hit | appended | rebuilt | off, ``cache_reason``,
+    ``cache_path``, ``cache_bytes``, ``cache_error``, ``seconds_stamp``, ``seconds_read``,
+    ``seconds_cache_write``), ``cost_categories`` and ``event_kinds`` (names by index), and
+    Columns: ``li_account`` uint32, ``li_day`` int32, ``li_amount`` int64, ``li_invoice_key``
+    int64, ``cost_account`` int64 (-1 = pooled), ``cost_day`` int32, ``cost_category`` uint32,
+    ``cost_amount`` int64, ``cost_driver_units`` int64, ``ev_account`` uint32, ``ev_day`` int32,
+    ``ev_kind`` uint32, ``acc_employees`` / ``acc_mrr`` / ``acc_seats`` / ``acc_seat_limit`` int64,
+    ``acc_signup_day`` / ``acc_renewal_day`` int32 (missing = the int64 / int32 minimum)."""
+
+def read_columns(
+    db: str, sql: str, params: list[int | float | str | None], kinds: list[str], capacity: int = 0
+) -> list[tuple[str, str, Column, Column | None, Column | None, int, int]]:
+    """Run one fixed read-only query (segtui's own SQL; values only as ``params``) and return
+    its columns: ``(name, kind, data, offsets, validity, length, null_count)``; kind ``int``
+    (data int64), ``real`` (float64) or ``text`` (data: uint8 UTF-8 bytes, offsets: int64, Arrow
+    large_string layout); validity is an Arrow bitmap (uint8) or None without nulls. ``kinds``
+    gives each result column's kind; a value of another type is a ValueError naming row and
+    column."""
+
+def read_columns_many(
+    db: str, queries: list[tuple[str, list[int | float | str | None], list[str], int]]
+) -> list[list[tuple[str, str, Column, Column | None, Column | None, int, int]]]:
+    """Several ``(sql, params, kinds, capacity)`` queries at once, each on its own connection
+    and thread; one column list per query (as :func:`read_columns`)."""
+
+def score_store(
+    db: str,
+    *,
+    as_of_days: list[int],
+    config_json: str,
+    config_fp: str,
+    created_at: str,
+    cache: bool = True,
+    series: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Load the store once, score each day of ``as_of_days`` (days since 1970-01-01; empty =
+    the latest line item's day) and write one snapshot per day, each in one transaction that
+    replaces the snapshot with the same (as-of, mode, ``config_fp``). ``progress`` receives
+    plain lines. Returns ``mode``, ``data_version``, ``rows`` (line_items, costs, events,
+    accounts), ``load`` (as ``read_inputs``'s report), ``seconds_load``, ``seconds_total`` and
+    ``snapshots``: per day ``id``, ``replaced`` (ids), ``as_of_day``, ``accounts``,
+    ``net_revenue``, ``pooled_cost``, ``allocated_cost``, ``unallocated_cost`` (minor units),
+    ``seconds`` (as recorded), ``seconds_score``, ``seconds_write``."""
+
+def cache_path(db: str | PathLike[str]) -> Path:
+    """The column cache of the store at ``db`` (``<db>.cols``)."""
+
 
 # --- history (segtui.history) ----------------------------------------------------------------
+
+from collections.abc import Callable, Mapping  # noqa: E402
 
 def migration_matrix(db_path: str, a: int, b: int, map: str = "rfm11", effective: bool = False) -> dict[str, list]:
     """The from × to matrix between snapshots ``a`` and ``b`` over ``map``: keys ``labels``,
@@ -184,6 +247,14 @@ def migration_cell(
     db_path: str, a: int, b: int, from_label: str, to_label: str, map: str = "rfm11", effective: bool = False
 ) -> tuple[Column, Column, Column]:
     """The accounts of one cell: ``(account ids uint32, revenue_a int64, revenue_b int64)``."""
+
+def migration_chain(db_path: str, ids: list[int], map: str = "rfm11", effective: bool = False) -> list[dict[str, list]]:
+    """The matrices between consecutive snapshots of ``ids`` (each read once), shaped like
+    :func:`migration_matrix`'s result."""
+
+def history_pack(db_path: str, ids: list[int], wait_ms: int = 100) -> int | None:
+    """Pack the columns history reads for the snapshots of ``ids`` lacking fresh ones; how many
+    were packed, or ``None`` when the store stayed busy for ``wait_ms``."""
 
 def hysteresis_refresh(db_path: str, k: int) -> dict[str, int]:
     """Bring the stored effective segments of every chain up to date for ``k`` (``<= 1`` = none);
@@ -206,6 +277,24 @@ def series_days(by: str, since: int, until: int) -> list[int]:
 
 def period_label(by: str, day: int) -> str:
     """``2025-02`` (month), ``2025-Q1`` (quarter) or the week's Monday, for the period of ``day``."""
+
+def score_series_columns(
+    line_items: Mapping[str, Buffer],
+    costs: Mapping[str, Buffer],
+    events: Mapping[str, Buffer],
+    accounts: Mapping[str, Buffer],
+    n_accounts: int,
+    cost_categories: list[str],
+    event_kinds: list[str],
+    as_of_days: list[int],
+    config_json: str,
+    each: Callable[[dict[str, Any]], object] | None = None,
+) -> list[dict[str, Any]]:
+    """A snapshot series over the inputs of :func:`score_columns`: every day of ``as_of_days``
+    (strictly ascending) scored from one preparation of the rows (day order, merged line
+    items). Each result is exactly what :func:`score_columns` returns for that day; with
+    ``each`` the results go to it one by one (and the list is empty), else they are returned."""
+
 # --- rules (segtui.rules) ---------------------------------------------------------------------
 
 class RuleError(ValueError):
@@ -219,7 +308,9 @@ def rules_parse(rules: list[str]) -> list[list[str]]:
 def rules_check(
     rules: list[str], metrics: list[tuple[str, str]], event_kinds: list[str] | None = None
 ) -> list[tuple[list[RuleWarningTuple], list[str] | None, int | None, bool]]:
-    """Compile against ``[(name, unit)]`` (unit: int, money:N, float, day, text, bool).
+    """Compile against ``[(name, unit)]`` (unit: int, money:N, float, percent, ratio, day, text,
+    bool; percent = a share stored in points, ratio = a share stored as a fraction, both
+    written in percent in rules).
 
     Per rule: (warnings, event kinds it reads or None for all, longest window in days or None
     for all history, whether it reads events at all).
@@ -235,7 +326,7 @@ def rules_evaluate(
     rules: list[str],
     n_rows: int,
     account: Buffer | None,
-    columns: list[tuple[str, str, Buffer | TextSpec, Buffer | None, bool]],
+    columns: list[tuple[str, str, Buffer | TextSpec | tuple[Buffer, list[str]], Buffer | None, bool]],
     events: tuple[Buffer, Buffer, Buffer] | None,
     event_kinds: list[str],
     as_of_day: int,
@@ -243,5 +334,7 @@ def rules_evaluate(
     """Every rule over every row in one pass: one uint8 (0/1) column per rule, and warnings.
 
     ``columns``: (name, unit, values, validity uint8 or None, per_account); values are int64
-    (int, money:N), float64 (float, NaN = missing), int32 (day), uint8 (bool) or a text spec.
+    (int, money:N), float64 (float, percent, ratio; NaN = missing), int32 (day), uint8 (bool),
+    and for text a text spec or ``(codes uint32, labels)`` with ``2**32 - 1`` = missing.
+    ``account``: uint32 dense index per row, or None when row i is account i.
     """

@@ -21,11 +21,12 @@ from segtui.store import resolve_db_path
 
 # Each module defines click commands in a module-level ``COMMANDS`` list.
 COMMAND_MODULES: list[str] = [
+    "segtui.commands.demo_cmd",
+    "segtui.commands.import_cmd",
     "segtui.commands.score_cmd",
     "segtui.commands.listing_cmd",
     "segtui.commands.history_cmd",
-    "segtui.commands.import_cmd",
-    "segtui.commands.demo_cmd",
+    "segtui.commands.rules_cmd",
 ]
 
 

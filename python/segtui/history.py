@@ -218,6 +218,27 @@ def refresh_effective(db_path: str | os.PathLike[str], k: int | None = None, *, 
     return dict(_call(_core.hysteresis_refresh, str(db_path), max(int(k), 1)))
 
 
+def pack_snapshots(db_path: str | os.PathLike[str], ids: Sequence[int] | None = None, *, wait_ms: int = 100) -> int | None:
+    """Pack the columns history reads for ``ids`` (default: every snapshot) when they lack fresh
+    packed columns (see docs/history.md). Returns how many were packed; ``None`` when the store
+    stayed busy for ``wait_ms`` (reads then fall back to the rows, just slower)."""
+    if ids is None:
+        conn = open_store(db_path)
+        try:
+            ids = [s.id for s in list_snapshots(conn)]
+        finally:
+            conn.close()
+    return _call(_core.history_pack, str(db_path), list(ids), wait_ms)
+
+
+def after_scoring(db_path: str | os.PathLike[str], ids: Sequence[int], *, config_path: str | None = None) -> None:
+    """What history keeps beside freshly written snapshots: their packed columns and, with
+    hysteresis configured, the effective segments of their chains. ``segtui score`` calls it."""
+    pack_snapshots(db_path, ids, wait_ms=5000)
+    if hysteresis_k(db_path, config_path) >= 2:
+        refresh_effective(db_path, config_path=config_path)
+
+
 def _use_effective(db_path: str | os.PathLike[str], map_name: str, raw: bool, config_path: str | None) -> int:
     """The hysteresis ``k`` in force for this read (0 when raw segments are wanted)."""
     if raw or map_name not in HYSTERESIS_MAPS:
@@ -242,6 +263,64 @@ def _check_map(map_name: str) -> str:
     if map_name not in MAPS:
         raise ConfigError(f"unknown segment map {map_name!r}: choose one of {', '.join(MAPS)}")
     return map_name
+
+
+# --- snapshot series -------------------------------------------------------------------------
+
+EVERY = ("week", "month", "quarter")
+
+
+def series_dates(
+    db_path: str | os.PathLike[str], every: str, since: dt.date, until: dt.date | None = None
+) -> list[dt.date]:
+    """The as-of dates of a series: the last day of every ``every`` period (week Monday to
+    Sunday, month, quarter) ending on or after ``since`` and on or before ``until`` (default:
+    the day of the latest line item)."""
+    if every not in EVERY:
+        raise ConfigError(f"--every {every!r}: choose one of {', '.join(EVERY)}")
+    if until is None:
+        conn = open_store(db_path)
+        try:
+            last = conn.execute("SELECT max(day) FROM line_items").fetchone()[0]
+        finally:
+            conn.close()
+        if last is None:
+            raise DataError("the store has no line items: import some first (or give --until)")
+        until = day_to_date(last)
+    if until < since:
+        raise ConfigError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+    return [day_to_date(d) for d in _core.series_days(every, date_to_day(since), date_to_day(until))]
+
+
+def score_series(
+    db_path: str | os.PathLike[str],
+    every: str,
+    since: dt.date,
+    until: dt.date | None = None,
+    *,
+    mode: str | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    quiet: bool = True,
+    cache: bool = True,
+) -> list:
+    """Take a snapshot at the end of every period of the series in one run (the inputs are
+    read once and prepared once; see docs/history.md), label them with the series, and keep
+    what history needs beside them. Returns the :class:`segtui.scoring.SnapshotInfo` list."""
+    from segtui.scoring import score_dates
+
+    dates = series_dates(db_path, every, since, until)
+    if not dates:
+        raise DataError(
+            f"no {every} ends between {since.isoformat()} and {(until or since).isoformat() if until else 'the latest line item'}: "
+            "a series takes a snapshot at the end of each complete period"
+        )
+    label = f"every {every} since {since.isoformat()}"
+    infos = score_dates(
+        Path(db_path), dates, mode=mode, config_path=Path(config_path) if config_path else None,
+        series=label, quiet=quiet, cache=cache,
+    )
+    after_scoring(db_path, [i.id for i in infos], config_path=str(config_path) if config_path else None)
+    return infos
 
 
 # --- migration -------------------------------------------------------------------------------
@@ -306,6 +385,10 @@ def migration(
     a, b = pick_pair(snaps, from_, to)
     k = _use_effective(db_path, map, raw, config_path)
     m = _call(_core.migration_matrix, str(db_path), a.id, b.id, map=map, effective=k >= 2)
+    return _migration(m, a, b, map, k)
+
+
+def _migration(m: dict, a: Snapshot, b: Snapshot, map: str, k: int) -> Migration:
     cells = pl.DataFrame(
         {
             "from": m["from"],
@@ -491,8 +574,10 @@ def velocity(
         pairs = list(zip(chain, chain[1:]))
     else:
         pairs = [(a, b)]
-    frames = [velocity_of(migration(db_path, x.id, y.id, map=map, raw=raw, config_path=config_path)) for x, y in pairs]
-    return pl.concat(frames)
+    k = _use_effective(db_path, map, raw, config_path)
+    ids = [pairs[0][0].id] + [y.id for _, y in pairs]
+    mats = _call(_core.migration_chain, str(db_path), ids, map=map, effective=k >= 2)
+    return pl.concat([velocity_of(_migration(m, x, y, map, k)) for m, (x, y) in zip(mats, pairs)])
 
 
 # --- account history -------------------------------------------------------------------------
@@ -577,6 +662,8 @@ def account_history(
         pl.Series("previous_segment", prev_seg, dtype=pl.String),
         pl.Series("days_in_segment", days_in, dtype=pl.Int64),
         (pl.lit(EPOCH) + pl.duration(days=pl.col("as_of_day"))).cast(pl.Date).alias("as_of"),
+        # in percent, as every other listing shows it (the store keeps a fraction)
+        (pl.col("margin_pct") * 100).round(2).alias("margin_pct"),
     )
     first = ["snapshot", "as_of", "segment", "previous_segment", "days_in_segment", "raw_segment", "rfm5_segment"]
     rest = [c for c in names if c not in first and c not in ("as_of_day", "mode", "config_fp")]

@@ -24,7 +24,9 @@ travel as bound parameters, and column names are looked up in fixed tables.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -36,6 +38,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.ipc  # noqa: F401 - pa.ipc
 
 from segtui import _core
 from segtui.errors import ConfigError, DataError, StoreError
@@ -142,14 +145,7 @@ def _core_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise StoreError(str(e)) from None
 
 
-def read_frame(
-    db_path: Path, sql: str, params: Sequence[Any], kinds: Sequence[str], *, capacity: int = 0
-) -> pl.DataFrame:
-    """Run a fixed query in the core and wrap its columns as a polars frame (no per-row objects).
-
-    ``kinds`` gives each result column's type: ``"int"``, ``"real"`` or ``"text"``.
-    """
-    cols = _core_call(_core.read_columns, str(db_path), sql, list(params), list(kinds), capacity)
+def _columns_to_frame(cols: list[tuple[Any, ...]]) -> pl.DataFrame:
     arrays: list[pa.Array] = []
     names: list[str] = []
     for name, kind, data, offsets, validity, n, nulls in cols:
@@ -169,6 +165,27 @@ def read_frame(
     df = pl.from_arrow(pa.Table.from_arrays(arrays, names=names))
     assert isinstance(df, pl.DataFrame)
     return df
+
+
+def read_frame(
+    db_path: Path, sql: str, params: Sequence[Any], kinds: Sequence[str], *, capacity: int = 0
+) -> pl.DataFrame:
+    """Run a fixed query in the core and wrap its columns as a polars frame (no per-row objects).
+
+    ``kinds`` gives each result column's type: ``"int"``, ``"real"`` or ``"text"``.
+    """
+    cols = _core_call(_core.read_columns, str(db_path), sql, list(params), list(kinds), capacity)
+    return _columns_to_frame(cols)
+
+
+def read_frames(db_path: Path, queries: Sequence[tuple[str, Sequence[Any], Sequence[str], int]]) -> list[pl.DataFrame]:
+    """Several fixed queries ``(sql, params, kinds, capacity)`` run at once, each on its own
+    connection and thread; one frame per query. The queries see the store each at its own
+    moment: use it for data that a concurrent write cannot make inconsistent (a snapshot's
+    rows never change once written)."""
+    specs = [(sql, list(params), list(kinds), int(cap)) for sql, params, kinds, cap in queries]
+    results = _core_call(_core.read_columns_many, str(db_path), specs)
+    return [_columns_to_frame(cols) for cols in results]
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
@@ -377,25 +394,145 @@ def _finish_frame(df: pl.DataFrame, snap: Snapshot) -> pl.DataFrame:
     return df.with_columns(exprs)
 
 
-def snapshot_frame(db_path: Path, snapshot_id: int) -> pl.DataFrame:
+FRAME_CACHE_KEEP = 2
+"""How many snapshot frames :func:`snapshot_frame` keeps cached beside the store."""
+
+
+def frame_cache_dir(db_path: Path) -> Path:
+    """Where :func:`snapshot_frame` caches frames: ``<store>.frames/`` beside the store."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".frames")
+
+
+def invalidate_frames(db_path: Path) -> None:
+    """Forget every cached snapshot frame. Snapshot rows are written once; code that changes
+    ``snapshot_accounts`` rows in place afterwards must call this."""
+    d = frame_cache_dir(db_path)
+    if d.is_dir():
+        for f in d.glob("snapshot-*.arrow"):
+            f.unlink(missing_ok=True)
+
+
+def _frame_stamp(db_path: Path, snap: Snapshot) -> str:
+    conn = _connect(db_path)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('store_id', 'data_version')").fetchall())
+    finally:
+        conn.close()
+    text = "|".join(
+        [meta.get("store_id", ""), meta.get("data_version", ""), str(snap.id), snap.created_at, str(snap.accounts), "v1"]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _read_cached_frame(path: Path, height: int) -> pl.DataFrame | None:
+    # pyarrow memory-maps the file: no copy, well under 0.5 s for a million accounts. The
+    # mapping stays valid while the frame lives (a newer cache replaces the file by rename,
+    # never by truncation).
+    try:
+        table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        df = pl.from_arrow(table)
+    except (OSError, ValueError, pa.ArrowException):
+        return None  # a damaged cache is rebuilt, never trusted
+    if not isinstance(df, pl.DataFrame):
+        return None
+    if df.height != height or df.columns[: len(ACCOUNT_COLUMNS)] != list(ACCOUNT_COLUMNS):
+        return None
+    return df
+
+
+def _write_cached_frame(path: Path, df: pl.DataFrame) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            df.write_ipc(f, compression="uncompressed")
+        os.replace(tmp, path)
+        # keep the newest few frames (and one per snapshot id)
+        snap_id = path.name.split("-")[1]
+        files = sorted(path.parent.glob("snapshot-*.arrow"), key=lambda p: p.stat().st_mtime, reverse=True)
+        kept = 0
+        for f in files:
+            if f == path:
+                kept += 1
+            elif f.name.split("-")[1] == snap_id or kept >= FRAME_CACHE_KEEP:
+                f.unlink(missing_ok=True)
+            else:
+                kept += 1
+    except OSError:
+        pass  # the cache is an accelerator: an unwritable directory only costs time
+
+
+def _read_snapshot_frame(db_path: Path, snap: Snapshot) -> pl.DataFrame:
+    snap_cols = [t for t in _FRAME_SQL_COLUMNS if t[0].startswith("s.")]
+    acc_cols = [t for t in _FRAME_SQL_COLUMNS if t[0].startswith("a.")]
+    s_select = ", ".join(f"{expr} AS {name}" for expr, name, _ in snap_cols)
+    a_select = ", ".join(f"{expr} AS {name}" for expr, name, _ in acc_cols)
+    s_kinds = [k for _, _, k in snap_cols]
+    conn = _connect(db_path)
+    try:
+        lo, hi = conn.execute(
+            "SELECT coalesce(min(account), 0), coalesce(max(account), 0) FROM snapshot_accounts WHERE snapshot = ?",
+            (snap.id,),
+        ).fetchone()
+    finally:
+        conn.close()
+    mid = (lo + hi) // 2
+    half = snap.accounts // 2 + 1
+    base = f"SELECT {s_select} FROM snapshot_accounts s WHERE s.snapshot = ?1 AND s.account "
+    first, second, accounts = read_frames(
+        db_path,
+        [
+            (base + "<= ?2 ORDER BY s.account", [snap.id, mid], s_kinds, half),
+            (base + "> ?2 ORDER BY s.account", [snap.id, mid], s_kinds, half),
+            (
+                f"SELECT a.id AS _id, {a_select} FROM accounts a WHERE a.id BETWEEN ?1 AND ?2 ORDER BY a.id",
+                [lo, hi],
+                ["int", *(k for _, _, k in acc_cols)],
+                hi - lo + 1,
+            ),
+        ],
+    )
+    rows = pl.concat([first, second], how="vertical") if second.height else first
+    ids = accounts.get_column("_id")
+    if accounts.height and ids[0] == lo and ids[-1] == lo + accounts.height - 1:
+        # dense ids (the usual case): gather by position instead of a join
+        acc = accounts.drop("_id")[(rows.get_column("account") - lo).to_numpy()]
+        df = pl.concat([rows, acc], how="horizontal")
+    else:
+        df = rows.join(accounts, left_on="account", right_on="_id", how="left", maintain_order="left")
+    df = _finish_frame(df, snap)
+    extra = [c for c in (n for _, n, _ in _FRAME_SQL_COLUMNS) if c not in ACCOUNT_COLUMNS]
+    return df.select(*ACCOUNT_COLUMNS, *extra)
+
+
+def snapshot_frame(db_path: Path, snapshot_id: int, *, cache: bool = True) -> pl.DataFrame:
     """The whole snapshot, one row per account, joined with the account's key and firmographics.
 
     Columns: the :data:`ACCOUNT_COLUMNS` (in that order) followed by ``account`` (the store's
     integer id), ``name, plan, employees, mrr, seats, seat_limit, signup_day, renewal_day,
-    primary_segment``. Rows are in account id order. Read by the core into Arrow buffers: about
-    0.5 s for a million accounts.
+    primary_segment``. Rows are in account id order.
+
+    The first read of a snapshot decodes it out of SQLite in the core, on every core (about
+    1 s of CPU per million accounts); the frame is then cached beside the store
+    (``<store>.frames/``, Arrow IPC, the newest :data:`FRAME_CACHE_KEEP` kept, private to the
+    user) and later reads memory-map it (well under 0.5 s for a million accounts). The cache is
+    keyed by the store's identity, ``meta.data_version`` (every import bumps it, so
+    firmographics are never stale), the snapshot's id and creation time. ``cache=False`` reads
+    SQLite and leaves the cache alone.
     """
     snap = get_snapshot(db_path, snapshot_id)
-    select = ", ".join(f"{expr} AS {name}" for expr, name, _ in _FRAME_SQL_COLUMNS)
-    sql = (
-        f"SELECT {select} FROM snapshot_accounts s JOIN accounts a ON a.id = s.account "
-        "WHERE s.snapshot = ?1 ORDER BY s.account"
-    )
-    kinds = [k for _, _, k in _FRAME_SQL_COLUMNS]
-    df = read_frame(db_path, sql, [snap.id], kinds, capacity=snap.accounts)
-    df = _finish_frame(df, snap)
-    extra = [c for c in df.columns if c not in ACCOUNT_COLUMNS]
-    return df.select(*ACCOUNT_COLUMNS, *extra)
+    if not cache:
+        return _read_snapshot_frame(db_path, snap)
+    path = frame_cache_dir(db_path) / f"snapshot-{snap.id}-{_frame_stamp(db_path, snap)}.arrow"
+    if path.exists():
+        cached = _read_cached_frame(path, snap.accounts)
+        if cached is not None:
+            return cached
+    df = _read_snapshot_frame(db_path, snap)
+    _write_cached_frame(path, df)
+    return df
 
 
 # ------------------------------------------------------------------------------------------

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from segtui import _core
-from segtui._columns import text_column
 from segtui.errors import ConfigError, DataError
 
 EPOCH = date(1970, 1, 1)
@@ -172,8 +173,10 @@ def frame_units(
     """The rule unit of each usable column of ``frame``.
 
     Integers are ``int`` (``money:SCALE`` when named in ``money``; ``day`` when the name ends
-    in ``_day``), floats ``float``, dates ``day``, strings and categoricals ``text``, booleans
-    ``bool``. ``units`` overrides any of these. Other types (lists, structs) are left out.
+    in ``_day``), floats ``float`` (``percent`` when the name ends in ``_pct``: percentage
+    points, as the accounts export shows margin_pct), dates ``day``, strings and categoricals
+    ``text``, booleans ``bool``. ``units`` overrides any of these (``ratio`` is a share stored
+    as a fraction). Other types (lists, structs) are left out.
     """
     money = set(money)
     out: dict[str, str] = {}
@@ -181,7 +184,8 @@ def frame_units(
         if dtype.is_integer():
             unit = f"money:{scale}" if name in money else ("day" if name.endswith("_day") else "int")
         elif dtype.is_float():
-            unit = "float"
+            # shares are exported in percentage points (margin_pct 23.47 = 23.47 %)
+            unit = "percent" if name.endswith("_pct") else "float"
         elif dtype == pl.Date or isinstance(dtype, pl.Datetime):
             unit = "day"
         elif dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Enum, pl.Categorical)):
@@ -199,36 +203,34 @@ def frame_units(
 def _column(s: pl.Series, unit: str) -> tuple[Any, Any]:
     """(values, validity mask or None) of a series in the core's layout for ``unit``."""
     if unit == "text":
-        if s.dtype != pl.String:
-            s = s.cast(pl.String)
-        return _text_spec(s), None
+        return _text_codes(s), None
     valid = s.is_not_null().cast(pl.UInt8).to_numpy() if s.null_count() else None
     if unit == "day":
         if s.dtype == pl.Date or isinstance(s.dtype, pl.Datetime):
             s = s.cast(pl.Date).cast(pl.Int32)
         arr = s.fill_null(0).cast(pl.Int32).to_numpy()
         return np.ascontiguousarray(arr, dtype=np.int32), valid
-    if unit == "float":
+    if unit in ("float", "percent", "ratio"):
         return np.ascontiguousarray(s.cast(pl.Float64).fill_null(float("nan")).to_numpy(), dtype=np.float64), None
     if unit == "bool":
         return np.ascontiguousarray(s.fill_null(False).cast(pl.UInt8).to_numpy(), dtype=np.uint8), valid
     return np.ascontiguousarray(s.fill_null(0).cast(pl.Int64).to_numpy(), dtype=np.int64), valid
 
 
-def _text_spec(s: pl.Series) -> tuple[Any, Any, Any, int, int]:
-    """``text_column`` with its buffers viewed as typed numpy arrays (no copy).
+def _text_codes(s: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """A text column as ``(codes, labels)``: codes index labels, ``2**32 - 1`` = missing.
 
-    pyarrow buffers export the byte format ``b`` (signed), which the core's typed buffer
-    views refuse; numpy views over the same memory carry the right item types.
+    Dictionary encoding is done by Arrow (fast, multi-threaded where it can be), so the core
+    compares small integers instead of strings.
     """
-    validity, offsets, data, offset, length = text_column(s)
-    return (
-        None if validity is None else np.frombuffer(validity, dtype=np.uint8),
-        np.frombuffer(offsets, dtype=np.int64),
-        None if data is None else np.frombuffer(data, dtype=np.uint8),
-        offset,
-        length,
-    )
+    if s.dtype != pl.String:
+        s = s.cast(pl.String)
+    arr = s.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    enc = pc.dictionary_encode(arr)
+    codes = enc.indices.cast(pa.uint32()).fill_null(np.iinfo(np.uint32).max)
+    return np.ascontiguousarray(codes.to_numpy(zero_copy_only=False), dtype=np.uint32), enc.dictionary.to_pylist()
 
 
 def _db_path(db: str | os.PathLike[str] | sqlite3.Connection) -> str:
@@ -497,3 +499,51 @@ def segment_masks(
     if not segments:
         return pl.DataFrame()
     return evaluate_rules(frame, {s.name: s.rule for s in segments}, as_of=as_of, db=db, events=events, **kwargs)
+
+
+# ---- `segtui accounts --rule` -----------------------------------------------------------------
+
+
+def rule_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--rule`` option of the account listings."""
+    import click
+
+    return click.option(
+        "--rule",
+        "rule",
+        metavar="RULE",
+        default=None,
+        help="Keep accounts matching a rule, e.g. 'did \"login\" >= 5 times in 30d and margin > 0' (see docs/rules.md).",
+    )(f)
+
+
+def accounts_frame_with_rule(
+    db_path: str | os.PathLike[str],
+    snapshot: Any,
+    flt: Any,
+    rule: str | None,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> pl.DataFrame:
+    """``queries.accounts_frame`` with the accounts that do not match ``rule`` left out.
+
+    The rule is evaluated as of the snapshot's date over the snapshot's full account frame
+    (every export column, the firmographics, the primary segment) and the store's events; the
+    listing's own filters and sort apply as usual and its limit applies after the rule.
+    """
+    from dataclasses import replace as dc_replace
+
+    from segtui import queries
+
+    if not rule:
+        return queries.accounts_frame(Path(db_path), snapshot.id, flt)
+    limit = flt.limit if flt is not None else None
+    base = dc_replace(flt, limit=None) if flt is not None else None
+    listing = queries.accounts_frame(Path(db_path), snapshot.id, base)
+    full = queries.snapshot_frame(Path(db_path), snapshot.id)
+    say = (lambda w: warn(str(w))) if warn is not None else None
+    matched = filter_accounts(
+        full, rule, as_of=snapshot.as_of, db=db_path, account_col="account", money=queries.MONEY_COLUMNS, warn=say
+    ).get_column("account_id")
+    out = listing.filter(pl.col("account_id").is_in(matched.implode()))
+    return out.head(limit) if limit is not None else out

@@ -17,6 +17,7 @@ from segtui import queries
 from segtui.commands.score_cmd import parse_date
 from segtui.errors import ConfigError
 from segtui.output import FORMATS, emit, format_from_path, money_text, render, write_file
+from segtui.rules import accounts_frame_with_rule, rule_option
 
 TABLE_DEFAULT_LIMIT = 100
 
@@ -124,10 +125,11 @@ def segments(settings: Any, map_name: str, snapshot: str | None, fmt: str, outpu
 
 @click.command("accounts")
 @filter_options
+@rule_option
 @snapshot_option
 @output_options
 @click.pass_obj
-def accounts(settings: Any, snapshot: str | None, fmt: str, output: Path | None, **kw: Any) -> None:
+def accounts(settings: Any, snapshot: str | None, fmt: str, output: Path | None, rule: str | None, **kw: Any) -> None:
     """Accounts of a snapshot, filtered and sorted (the stable export column set).
 
     The table format shows the first 100 rows unless --limit is given; the other formats
@@ -138,18 +140,19 @@ def accounts(settings: Any, snapshot: str | None, fmt: str, output: Path | None,
       segtui accounts --segment "At Risk" --sort revenue:desc --limit 20
       segtui accounts --where 'margin<0' --format csv -o losing.csv
       segtui accounts --quadrant 'low revenue, high cost' --risk high --format json
+      segtui accounts --rule 'did "invite_team" >= 3 times in 30d and not did "create_task" in 14d'
     """
     snap = _snapshot(settings, snapshot)
     flt = _filter(**kw)
     truncated = False
     if fmt == "table" and flt.limit is None:
         flt.limit = TABLE_DEFAULT_LIMIT + 1
-        df = queries.accounts_frame(settings.db, snap.id, flt)
+        df = accounts_frame_with_rule(settings.db, snap, flt, rule, warn=diag)
         if df.height > TABLE_DEFAULT_LIMIT:
             df = df.head(TABLE_DEFAULT_LIMIT)
             truncated = True
     else:
-        df = queries.accounts_frame(settings.db, snap.id, flt)
+        df = accounts_frame_with_rule(settings.db, snap, flt, rule, warn=diag)
     emit(df, fmt, output, money=ACCOUNT_MONEY)
     if truncated:
         diag(f"showing the first {TABLE_DEFAULT_LIMIT} accounts: use --limit N, or --format csv|json|ndjson|parquet for all")
@@ -191,10 +194,11 @@ def _sections(detail: queries.AccountDetail) -> dict[str, tuple[pl.DataFrame, tu
     help="What to show (csv, ndjson and parquet take one section; default there: summary).",
 )
 @click.option("--lines", type=click.IntRange(min=0), default=20, show_default=True, help="Recent line items to show.")
+@click.option("--history", "history_", is_flag=True, help="Segment, scores, revenue, cost and risk at every snapshot (docs/history.md).")
 @output_options
 @click.pass_obj
 def account(
-    settings: Any, account_id: str, snapshot: str | None, section: str, lines: int, fmt: str, output: Path | None
+    settings: Any, account_id: str, snapshot: str | None, section: str, lines: int, history_: bool, fmt: str, output: Path | None
 ) -> None:
     """Everything about one account: firmographics, scores and segments, churn risk with its
     reasons, health and stage, revenue, direct cost by category, pooled allocation, margin,
@@ -207,7 +211,13 @@ def account(
       segtui account C-1042
       segtui account C-1042 --format json
       segtui account C-1042 --section line-items --lines 100 --format csv
+      segtui account C-1042 --history
     """
+    if history_:
+        from segtui import history
+
+        emit(history.account_history(settings.db, account_id), fmt, output, money=history.HISTORY_MONEY)
+        return
     snap = _snapshot(settings, snapshot)
     detail = queries.account_detail(settings.db, account_id, snap.id, line_limit=lines)
     parts = _sections(detail)

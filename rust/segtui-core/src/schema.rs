@@ -12,7 +12,7 @@
 //!   overlapping export never doubles a row while genuine duplicate lines are all kept.
 
 /// (version, SQL) pairs; applying versions `current+1..=latest` in order upgrades a store.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// The newest schema version this build understands.
 pub fn latest_version() -> i64 {
@@ -215,6 +215,22 @@ FROM snapshot_accounts a
 LEFT JOIN snapshot_effective e ON e.snapshot = a.snapshot AND e.account = a.account;
 "#;
 
+/// v3 (segment history): the columns history reads, packed once per snapshot (little-endian
+/// arrays: u32 account ids, i64 revenue, u16 codes of the rfm11 and rfm5 segments with their
+/// labels as a JSON list), so a migration between million-account snapshots reads a few MB instead of every
+/// wide row. `basis` is the snapshot's `created_at` they were packed from.
+const V3: &str = r#"
+CREATE TABLE snapshot_columns (
+    id       INTEGER PRIMARY KEY,
+    snapshot INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    name     TEXT NOT NULL,               -- account | revenue | a segment column of snapshot_accounts
+    basis    TEXT NOT NULL,
+    labels   TEXT,                        -- JSON list: code -> label (segment columns only)
+    data     BLOB NOT NULL,
+    UNIQUE (snapshot, name)
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +245,6 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master WHERE type='table'", [], |r| r.get(0))
             .unwrap();
         assert!(n >= 12);
-        assert_eq!(latest_version(), 2);
+        assert_eq!(latest_version(), 3);
     }
 }

@@ -4,11 +4,13 @@
 
 use std::path::PathBuf;
 
+use pyo3::buffer::Element;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 
-use segtui_core::history::{calendar, cohorts, hysteresis, migration, snapcols, HistoryError};
+use segtui_core::engine::{AccountCols, Costs, Events, Inputs, LineItems, ScoreConfig, ScoreResult};
+use segtui_core::history::{calendar, cohorts, hysteresis, migration, packed, series, snapcols, HistoryError};
 
 use crate::columns::{Column, NumView};
 
@@ -40,6 +42,10 @@ fn migration_matrix<'py>(
     effective: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let m = py.detach(|| migration::migration(&db_path, a, b, map, effective)).map_err(err)?;
+    matrix_dict(py, m)
+}
+
+fn matrix_dict<'py>(py: Python<'py>, m: migration::Matrix) -> PyResult<Bound<'py, PyDict>> {
     let cells = m.cells();
     let d = PyDict::new(py);
     d.set_item("labels", m.labels.clone())?;
@@ -51,6 +57,25 @@ fn migration_matrix<'py>(
     d.set_item("revenue_a", cells.iter().map(|c| c.revenue_a).collect::<Vec<_>>())?;
     d.set_item("revenue_b", cells.iter().map(|c| c.revenue_b).collect::<Vec<_>>())?;
     Ok(d)
+}
+
+/// The matrices between consecutive snapshots of `ids`, each snapshot read once: a list of
+/// dicts shaped like [`migration_matrix`]'s.
+#[pyfunction]
+#[pyo3(signature = (db_path, ids, map = "rfm11", effective = false))]
+fn migration_chain<'py>(
+    py: Python<'py>,
+    db_path: PathBuf,
+    ids: Vec<i64>,
+    map: &str,
+    effective: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let ms = py.detach(|| migration::migration_chain(&db_path, &ids, map, effective)).map_err(err)?;
+    let out = PyList::empty(py);
+    for m in ms {
+        out.append(matrix_dict(py, m)?)?;
+    }
+    Ok(out)
 }
 
 /// The accounts of one migration cell `from_label -> to_label` (`(new)` / `(gone)` allowed):
@@ -72,6 +97,14 @@ fn migration_cell(
         .detach(|| migration::migration_cell(&db_path, a, b, map, effective, from_label, to_label))
         .map_err(err)?;
     Ok((Column::from(acc), Column::from(ra), Column::from(rb)))
+}
+
+/// Pack the columns history reads for every snapshot of `ids` that lacks fresh ones. Returns
+/// how many were packed, or `None` when the store stayed busy for `wait_ms`.
+#[pyfunction]
+#[pyo3(signature = (db_path, ids, wait_ms = 100))]
+fn history_pack(py: Python<'_>, db_path: PathBuf, ids: Vec<i64>, wait_ms: u64) -> PyResult<Option<usize>> {
+    py.detach(|| packed::ensure_packed(&db_path, &ids, wait_ms)).map_err(err)
 }
 
 /// Bring the stored effective segments (hysteresis `k`; `k <= 1` = none) of every chain of
@@ -173,10 +206,184 @@ fn period_label(by: &str, day: i32) -> PyResult<String> {
     Ok(p.label(p.index(day)))
 }
 
+/// The engine's own exception type (`ScoreConfigError` / `ScoreInputError`) with `msg`.
+fn engine_err(py: Python<'_>, kind: &str, msg: String) -> PyErr {
+    match py.import("segtui._core").and_then(|m| m.getattr(kind)) {
+        Ok(t) => PyErr::from_type(t.cast_into().expect("an exception type"), msg),
+        Err(_) => PyValueError::new_err(msg),
+    }
+}
+
+/// One input table given as a dict of numpy columns (the contract of `score_columns`).
+fn table_col<T: Element + Copy>(
+    py: Python<'_>,
+    table: &str,
+    dict: &Bound<'_, PyDict>,
+    known: &[&str],
+    key: &str,
+    required: bool,
+) -> PyResult<Option<NumView<T>>> {
+    for k in dict.keys() {
+        let k: String = k.extract()?;
+        if !known.contains(&k.as_str()) {
+            return Err(engine_err(
+                py,
+                "ScoreInputError",
+                format!("{table}: unknown column {k:?} (expected {})", known.join(", ")),
+            ));
+        }
+    }
+    match dict.get_item(key)? {
+        Some(obj) => NumView::<T>::new(&obj, &format!("{table}.{key}"))
+            .map(Some)
+            .map_err(|e| engine_err(py, "ScoreInputError", e.to_string())),
+        None if required && !dict.is_empty() => {
+            Err(engine_err(py, "ScoreInputError", format!("{table}: missing column {key:?}")))
+        }
+        None => Ok(None),
+    }
+}
+
+fn sl<T: Element + Copy>(v: &Option<NumView<T>>) -> &[T] {
+    v.as_ref().map_or(&[], |v| v.as_slice())
+}
+
+/// A result as the dict `score_columns` returns (`as_of_day`, `columns`, `labels`, `pools`).
+fn result_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDict>> {
+    let s = r.scores;
+    let cols = PyDict::new(py);
+    macro_rules! put {
+        ($($f:ident),*) => { $( cols.set_item(stringify!($f), Column::from(s.$f))?; )* };
+    }
+    put!(
+        account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
+        rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
+        churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
+    );
+    let labels = PyDict::new(py);
+    labels.set_item("rfm_segment", r.rfm_segment_labels)?;
+    labels.set_item("rfm5_segment", r.rfm5_segment_labels)?;
+    labels.set_item("quadrant", r.quadrant_labels)?;
+    labels.set_item("churn_band", r.churn_band_labels)?;
+    labels.set_item("churn_reasons", r.churn_reason_labels)?;
+    labels.set_item("health_band", r.health_band_labels)?;
+    labels.set_item("lifecycle", r.lifecycle_labels)?;
+    labels.set_item("tier", r.tier_labels)?;
+    labels.set_item("size_band", r.size_band_labels)?;
+    let pools = PyList::empty(py);
+    for p in r.pools {
+        let d = PyDict::new(py);
+        d.set_item("category", p.category)?;
+        d.set_item("driver", p.driver)?;
+        d.set_item("pooled", p.pooled)?;
+        d.set_item("allocated", p.allocated)?;
+        d.set_item("unallocated", p.unallocated)?;
+        pools.append(d)?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("as_of_day", r.as_of_day)?;
+    out.set_item("columns", cols)?;
+    out.set_item("labels", labels)?;
+    out.set_item("pools", pools)?;
+    Ok(out)
+}
+
+/// A snapshot series over int-coded columns: the inputs of `score_columns`, every day of
+/// `as_of_days` (strictly ascending) scored from one preparation of the rows. Each result (the
+/// dict `score_columns` returns) goes to `each` as soon as it is computed when given, else
+/// all are returned in a list.
+#[pyfunction]
+#[pyo3(signature = (line_items, costs, events, accounts, n_accounts, cost_categories, event_kinds, as_of_days, config_json, each = None))]
+#[allow(clippy::too_many_arguments)]
+fn score_series_columns<'py>(
+    py: Python<'py>,
+    line_items: &Bound<'py, PyDict>,
+    costs: &Bound<'py, PyDict>,
+    events: &Bound<'py, PyDict>,
+    accounts: &Bound<'py, PyDict>,
+    n_accounts: usize,
+    cost_categories: Vec<String>,
+    event_kinds: Vec<String>,
+    as_of_days: Vec<i32>,
+    config_json: &str,
+    each: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let config =
+        ScoreConfig::from_json(config_json).map_err(|e| engine_err(py, "ScoreConfigError", e.to_string()))?;
+    const LI: &[&str] = &["account", "day", "amount", "invoice_key"];
+    const CO: &[&str] = &["account", "day", "category", "amount", "driver_units"];
+    const EV: &[&str] = &["account", "day", "kind"];
+    const AC: &[&str] = &["employees", "mrr", "seats", "seat_limit", "signup_day", "renewal_day"];
+    let li_account = table_col::<u32>(py, "line_items", line_items, LI, "account", true)?;
+    let li_day = table_col::<i32>(py, "line_items", line_items, LI, "day", true)?;
+    let li_amount = table_col::<i64>(py, "line_items", line_items, LI, "amount", true)?;
+    let li_key = table_col::<i64>(py, "line_items", line_items, LI, "invoice_key", false)?;
+    let co_account = table_col::<i64>(py, "costs", costs, CO, "account", true)?;
+    let co_day = table_col::<i32>(py, "costs", costs, CO, "day", true)?;
+    let co_category = table_col::<u32>(py, "costs", costs, CO, "category", true)?;
+    let co_amount = table_col::<i64>(py, "costs", costs, CO, "amount", true)?;
+    let co_units = table_col::<i64>(py, "costs", costs, CO, "driver_units", false)?;
+    let ev_account = table_col::<u32>(py, "events", events, EV, "account", true)?;
+    let ev_day = table_col::<i32>(py, "events", events, EV, "day", true)?;
+    let ev_kind = table_col::<u32>(py, "events", events, EV, "kind", true)?;
+    let ac_employees = table_col::<i64>(py, "accounts", accounts, AC, "employees", false)?;
+    let ac_mrr = table_col::<i64>(py, "accounts", accounts, AC, "mrr", false)?;
+    let ac_seats = table_col::<i64>(py, "accounts", accounts, AC, "seats", false)?;
+    let ac_limit = table_col::<i64>(py, "accounts", accounts, AC, "seat_limit", false)?;
+    let ac_signup = table_col::<i32>(py, "accounts", accounts, AC, "signup_day", false)?;
+    let ac_renewal = table_col::<i32>(py, "accounts", accounts, AC, "renewal_day", false)?;
+    let inputs = Inputs {
+        n_accounts,
+        line_items: LineItems { account: sl(&li_account), day: sl(&li_day), amount: sl(&li_amount), invoice_key: sl(&li_key) },
+        costs: Costs {
+            account: sl(&co_account),
+            day: sl(&co_day),
+            category: sl(&co_category),
+            amount: sl(&co_amount),
+            driver_units: sl(&co_units),
+        },
+        events: Events { account: sl(&ev_account), day: sl(&ev_day), kind: sl(&ev_kind) },
+        accounts: AccountCols {
+            employees: sl(&ac_employees),
+            mrr: sl(&ac_mrr),
+            seats: sl(&ac_seats),
+            seat_limit: sl(&ac_limit),
+            signup_day: sl(&ac_signup),
+            renewal_day: sl(&ac_renewal),
+        },
+        cost_categories: &cost_categories,
+        event_kinds: &event_kinds,
+    };
+    if as_of_days.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(PyValueError::new_err("as_of_days must be strictly ascending"));
+    }
+    let out = PyList::empty(py);
+    let Some(&last) = as_of_days.last() else { return Ok(out) };
+    // Prepare once (GIL released), then score each day; results cross to Python one by one.
+    let prepared = py.detach(|| series::Prepared::new(&inputs, last, &config));
+    for &day in &as_of_days {
+        let day_inputs = prepared.inputs_for(&inputs, day);
+        let r = py
+            .detach(|| segtui_core::engine::score(&day_inputs, day, &config))
+            .map_err(|e| engine_err(py, "ScoreInputError", e.message))?;
+        let d = result_dict(py, r)?;
+        match &each {
+            Some(f) => {
+                f.call1((d,))?;
+            }
+            None => out.append(d)?,
+        }
+    }
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(score_series_columns, m)?)?;
     m.add_function(wrap_pyfunction!(migration_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(migration_cell, m)?)?;
+    m.add_function(wrap_pyfunction!(migration_chain, m)?)?;
     m.add_function(wrap_pyfunction!(hysteresis_refresh, m)?)?;
+    m.add_function(wrap_pyfunction!(history_pack, m)?)?;
     m.add_function(wrap_pyfunction!(cohorts_columns, m)?)?;
     m.add_function(wrap_pyfunction!(cohorts_store, m)?)?;
     m.add_function(wrap_pyfunction!(series_days, m)?)?;

@@ -36,6 +36,8 @@ fn parse_unit(s: &str) -> PyResult<Unit> {
     Ok(match s {
         "int" => Unit::Int,
         "float" => Unit::Float,
+        "percent" => Unit::Percent,
+        "ratio" => Unit::Ratio,
         "day" => Unit::Day,
         "text" => Unit::Text,
         "bool" => Unit::Bool,
@@ -44,7 +46,7 @@ fn parse_unit(s: &str) -> PyResult<Unit> {
             Some(scale) if scale <= 6 => Unit::Money { scale },
             _ => {
                 return Err(PyValueError::new_err(format!(
-                    "unknown unit {s:?}: use int, money:N, float, day, text or bool"
+                    "unknown unit {s:?}: use int, money:N, float, percent, ratio, day, text or bool"
                 )))
             }
         },
@@ -113,6 +115,8 @@ enum Held {
     F64(NumView<f64>),
     U8(NumView<u8>),
     Text(TextView),
+    /// Already dictionary-encoded: codes (`u32::MAX` = null) and labels.
+    Codes(NumView<u32>, Vec<String>),
 }
 
 struct HeldColumn {
@@ -144,7 +148,8 @@ fn encode(t: TextSlice<'_>) -> (Vec<u32>, Vec<String>) {
 ///
 /// `account`: dense account index per row (uint32), or None when row i is account i.
 /// `columns`: `[(name, unit, values, valid | None, per_account), ...]` where values are int64
-/// (int, money:N), float64 (float), int32 (day), uint8 (bool) buffers or a text spec (text);
+/// (int, money:N), float64 (float), int32 (day), uint8 (bool) buffers; text is a text spec or
+/// `(codes uint32, labels)` with `u32::MAX` for a missing value;
 /// `valid` is an optional uint8 mask (0 = missing).
 /// `events`: `(account uint32, day int32, kind uint32)` or None; kinds index `event_kinds`.
 #[pyfunction]
@@ -166,10 +171,13 @@ fn rules_evaluate(
         let unit = parse_unit(unit)?;
         let values = match unit {
             Unit::Int | Unit::Money { .. } => Held::I64(NumView::new(values, name)?),
-            Unit::Float => Held::F64(NumView::new(values, name)?),
+            Unit::Float | Unit::Percent | Unit::Ratio => Held::F64(NumView::new(values, name)?),
             Unit::Day => Held::I32(NumView::new(values, name)?),
             Unit::Bool => Held::U8(NumView::new(values, name)?),
-            Unit::Text => Held::Text(TextView::new(values, name)?),
+            Unit::Text => match values.extract::<(Bound<'_, PyAny>, Vec<String>)>() {
+                Ok((codes, labels)) => Held::Codes(NumView::new(&codes, name)?, labels),
+                Err(_) => Held::Text(TextView::new(values, name)?),
+            },
         };
         let valid = valid.as_ref().map(|v| NumView::<u8>::new(v, name)).transpose()?;
         held.push(HeldColumn { name: name.clone(), unit, values, valid, per_account: *per_account });
@@ -193,6 +201,7 @@ fn rules_evaluate(
                 (Held::F64(v), _) => Values::F64(v.as_slice()),
                 (Held::U8(v), _) => Values::U8 { values: v.as_slice(), null: None },
                 (Held::Text(_), Some((codes, labels))) => Values::Codes32 { codes, labels },
+                (Held::Codes(codes, labels), _) => Values::Codes32 { codes: codes.as_slice(), labels },
                 (Held::Text(_), None) => unreachable!(),
             };
             cols.push(MetricColumn {

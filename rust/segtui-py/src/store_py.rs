@@ -30,6 +30,7 @@ pub fn report_dict<'py>(py: Python<'py>, r: &LoadReport) -> PyResult<Bound<'py, 
     let d = PyDict::new(py);
     let (cache, reason) = match &r.cache {
         CacheOutcome::Hit => ("hit", None),
+        CacheOutcome::Appended { rows } => ("appended", Some(format!("{rows} rows added since the cache was built"))),
         CacheOutcome::Rebuilt { reason } => ("rebuilt", Some(reason.clone())),
         CacheOutcome::Off => ("off", None),
     };
@@ -90,6 +91,34 @@ fn to_value(v: &Bound<'_, PyAny>, i: usize) -> PyResult<Value> {
     }
 }
 
+fn parse_kinds(kinds: &[String]) -> PyResult<Vec<ColKind>> {
+    kinds
+        .iter()
+        .map(|k| match k.as_str() {
+            "int" => Ok(ColKind::Int),
+            "real" => Ok(ColKind::Real),
+            "text" => Ok(ColKind::Text),
+            other => Err(PyValueError::new_err(format!("unknown column kind {other:?}: int, real or text"))),
+        })
+        .collect()
+}
+
+fn columns_list<'py>(py: Python<'py>, cols: Vec<store_io::FrameColumn>) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for c in cols {
+        let validity = c.validity.map(Column::from);
+        let item = match c.data {
+            ColData::I64(v) => ("int", Column::from(v), None, validity, c.len, c.null_count),
+            ColData::F64(v) => ("real", Column::from(v), None, validity, c.len, c.null_count),
+            ColData::Text { offsets, data } => {
+                ("text", Column::from(data), Some(Column::from(offsets)), validity, c.len, c.null_count)
+            }
+        };
+        out.append((c.name, item.0, item.1, item.2, item.3, item.4, item.5))?;
+    }
+    Ok(out)
+}
+
 /// Run a fixed read-only query on the store and return its columns without a Python object
 /// per row: ``[(name, kind, data, offsets, validity, length, null_count), ...]`` where kind is
 /// ``"int"`` (data: Column int64), ``"real"`` (Column float64) or ``"text"`` (data: Column
@@ -106,32 +135,50 @@ fn read_columns<'py>(
     capacity: usize,
 ) -> PyResult<Bound<'py, PyList>> {
     let params: Vec<Value> = params.iter().enumerate().map(|(i, v)| to_value(&v, i)).collect::<PyResult<_>>()?;
-    let kinds: Vec<ColKind> = kinds
-        .iter()
-        .map(|k| match k.as_str() {
-            "int" => Ok(ColKind::Int),
-            "real" => Ok(ColKind::Real),
-            "text" => Ok(ColKind::Text),
-            other => Err(PyValueError::new_err(format!("unknown column kind {other:?}: int, real or text"))),
-        })
-        .collect::<PyResult<_>>()?;
+    let kinds = parse_kinds(&kinds)?;
     let cols = py
         .detach(|| {
             let conn = store_io::open_ro(&db)?;
             store_io::read_columns(&conn, &sql, &params, &kinds, capacity)
         })
         .map_err(to_py_err)?;
+    columns_list(py, cols)
+}
+
+/// Several fixed read-only queries at once, each on its own connection and thread (the
+/// machine's cores share the decoding work): ``queries`` is a list of ``(sql, params, kinds,
+/// capacity)``; returns one column list (as :func:`read_columns`) per query, in order.
+#[pyfunction]
+fn read_columns_many<'py>(
+    py: Python<'py>,
+    db: PathBuf,
+    queries: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut jobs: Vec<(String, Vec<Value>, Vec<ColKind>, usize)> = Vec::new();
+    for q in queries.iter() {
+        let (sql, params, kinds, capacity): (String, Bound<'py, PyList>, Vec<String>, usize) = q.extract()?;
+        let params: Vec<Value> =
+            params.iter().enumerate().map(|(i, v)| to_value(&v, i)).collect::<PyResult<_>>()?;
+        jobs.push((sql, params, parse_kinds(&kinds)?, capacity));
+    }
+    let results = py.detach(|| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|(sql, params, kinds, cap)| {
+                    let db = &db;
+                    s.spawn(move || {
+                        let conn = store_io::open_ro(db)?;
+                        store_io::read_columns(&conn, sql, params, kinds, *cap)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a reader thread does not panic")).collect::<Vec<_>>()
+        })
+    });
     let out = PyList::empty(py);
-    for c in cols {
-        let validity = c.validity.map(Column::from);
-        let item = match c.data {
-            ColData::I64(v) => ("int", Column::from(v), None, validity, c.len, c.null_count),
-            ColData::F64(v) => ("real", Column::from(v), None, validity, c.len, c.null_count),
-            ColData::Text { offsets, data } => {
-                ("text", Column::from(data), Some(Column::from(offsets)), validity, c.len, c.null_count)
-            }
-        };
-        out.append((c.name, item.0, item.1, item.2, item.3, item.4, item.5))?;
+    for r in results {
+        out.append(columns_list(py, r.map_err(to_py_err)?)?)?;
     }
     Ok(out)
 }
@@ -211,6 +258,7 @@ fn cache_path(db: PathBuf) -> PathBuf {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_inputs, m)?)?;
     m.add_function(wrap_pyfunction!(read_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(read_columns_many, m)?)?;
     m.add_function(wrap_pyfunction!(cache_path, m)?)?;
     m.add_function(wrap_pyfunction!(score_store, m)?)?;
     Ok(())

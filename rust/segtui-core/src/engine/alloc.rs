@@ -2,80 +2,254 @@
 //!
 //! Each account first gets floor(pool × weight / total weight); the units left over go one
 //! each to the accounts with the largest remainders (pool × weight mod total), ties to the
-//! smaller account id. The shares sum to the pool exactly. A negative pool (a net credit) is
-//! the negation of allocating its absolute value.
+//! smaller account (the earlier position: callers pass weights in ascending account order).
+//! The shares sum to the pool exactly. A negative pool (a net credit) is the negation of
+//! allocating its absolute value.
+//!
+//! The common case (pool × weight and the total fit in 64 bits) divides by the invariant total
+//! through a precomputed reciprocal and picks the leftover units with a radix histogram of the
+//! remainders, so a pool over a million accounts costs a few linear passes.
 
-/// Shares of `pool` by `weights` (all ≥ 0); `accounts` (ascending-comparable ids, same length)
-/// break remainder ties. Returns `None` when every weight is zero.
-pub fn largest_remainder(pool: i64, weights: &[i64], accounts: &[u32]) -> Option<Vec<i64>> {
-    debug_assert_eq!(weights.len(), accounts.len());
-    let total: i128 = weights.iter().map(|&w| w as i128).sum();
+use super::mem::Scratch;
+use rayon::prelude::*;
+
+const MIN_PAR: usize = 1 << 14;
+/// Below this many accounts the leftover units are picked by a plain selection.
+const SMALL: usize = 1 << 15;
+
+/// Shares of `pool` by `weights` (all ≥ 0). `None` when every weight is zero.
+pub fn largest_remainder(pool: i64, weights: &[i64]) -> Option<Vec<i64>> {
+    let mut shares = vec![0i64; weights.len()];
+    allocate_into(pool, weights, &mut shares).then_some(shares)
+}
+
+/// Add the shares of `pool` by `weights` (all ≥ 0) to `acc` (same length). Returns `false`,
+/// leaving `acc` untouched, when every weight is zero. The caller guarantees that `acc` cannot
+/// overflow (e.g. Σ |pools| fits in i64 and `acc` starts at 0).
+pub fn allocate_into(pool: i64, weights: &[i64], acc: &mut [i64]) -> bool {
+    debug_assert_eq!(weights.len(), acc.len());
+    let (total, wmax) = weights
+        .par_iter()
+        .with_min_len(MIN_PAR)
+        .fold(|| (0i128, 0i64), |(t, m), &w| (t + w as i128, m.max(w)))
+        .reduce(|| (0i128, 0i64), |a, b| (a.0 + b.0, a.1.max(b.1)));
     if total <= 0 {
-        return None;
+        return false;
     }
+    let p = pool.unsigned_abs();
     let sign: i64 = if pool < 0 { -1 } else { 1 };
-    let p = (pool as i128).abs();
-    let mut shares = Vec::with_capacity(weights.len());
-    let mut rems: Vec<(i128, u32, u32)> = Vec::new(); // (remainder, account, position)
+    let fast = total <= u64::MAX as i128 && (p as u128) * (wmax as u128) <= u64::MAX as u128;
+    if fast {
+        fast_path(p, sign, weights, total as u64, acc);
+    } else {
+        wide_path(p, sign, weights, total, acc);
+    }
+    true
+}
+
+/// Division by an invariant divisor `d ≥ 1` through `m = floor(2^64 / d)`: the estimate
+/// `floor(x·m / 2^64)` is at most 2 below the true quotient; the remainder loop corrects it.
+#[derive(Clone, Copy)]
+struct Divider {
+    d: u64,
+    m: u64,
+}
+
+impl Divider {
+    fn new(d: u64) -> Self {
+        let m = if d == 1 { 0 } else { ((1u128 << 64) / d as u128) as u64 };
+        Divider { d, m }
+    }
+
+    #[inline]
+    fn div_rem(&self, x: u64) -> (u64, u64) {
+        if self.d == 1 {
+            return (x, 0);
+        }
+        let mut q = ((x as u128 * self.m as u128) >> 64) as u64;
+        let mut r = x - q * self.d;
+        while r >= self.d {
+            q += 1;
+            r -= self.d;
+        }
+        (q, r)
+    }
+}
+
+fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, acc: &mut [i64]) {
+    let div = Divider::new(total);
+    let n = weights.len();
+    let mut rems: Scratch<u64> = Scratch::new(n);
+    let given: u64 = acc
+        .par_iter_mut()
+        .zip(rems.par_iter_mut())
+        .zip(weights.par_iter())
+        .with_min_len(MIN_PAR)
+        .map(|((a, r), &w)| {
+            let (q, rem) = div.div_rem(p * w as u64);
+            *a += sign * q as i64;
+            *r = rem;
+            q
+        })
+        .sum();
+    let left = (p - given) as usize;
+    if left == 0 {
+        return;
+    }
+    if n < SMALL {
+        let mut cand: Vec<(u64, usize)> = rems.iter().enumerate().filter(|(_, &r)| r > 0).map(|(i, &r)| (r, i)).collect();
+        let cmp = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if left < cand.len() {
+            cand.select_nth_unstable_by(left - 1, cmp);
+        }
+        for &(_, i) in &cand[..left] {
+            acc[i] += sign;
+        }
+        return;
+    }
+    // Histogram the remainders by their top 16 bits (monotone in the remainder), find the
+    // bucket where the `left` largest end, and order only that bucket exactly.
+    let bits = 64 - total.leading_zeros();
+    let sh = bits.saturating_sub(16);
+    let key = |r: u64| (r >> sh) as usize;
+    let hist = rems
+        .par_chunks(1 << 18)
+        .map(|chunk| {
+            let mut h = vec![0u32; 1 << 16];
+            for &r in chunk {
+                h[key(r)] += 1;
+            }
+            h
+        })
+        .reduce(
+            || vec![0u32; 1 << 16],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let mut above = 0usize;
+    let mut t = 1 << 16;
+    while t > 0 {
+        t -= 1;
+        if above + hist[t] as usize >= left {
+            break;
+        }
+        above += hist[t] as usize;
+    }
+    let need = left - above;
+    let mut border: Vec<(u64, usize)> =
+        rems.iter().enumerate().filter(|(_, &r)| key(r) == t).map(|(i, &r)| (r, i)).collect();
+    border.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    acc.par_iter_mut().zip(rems.par_iter()).with_min_len(MIN_PAR).for_each(|(a, &r)| {
+        if key(r) > t {
+            *a += sign;
+        }
+    });
+    for &(_, i) in &border[..need] {
+        acc[i] += sign;
+    }
+}
+
+fn wide_path(p: u64, sign: i64, weights: &[i64], total: i128, acc: &mut [i64]) {
+    let p = p as i128;
+    let mut rems: Vec<(i128, usize)> = Vec::new();
     let mut given: i128 = 0;
     for (i, &w) in weights.iter().enumerate() {
-        debug_assert!(w >= 0);
-        let x = p * w as i128; // < 2^63 · 2^63: fits i128
-        let s = x / total;
-        let r = x % total;
-        given += s;
-        shares.push(s as i64);
+        let x = p * w as i128; // < 2^64 · 2^63: fits i128
+        let (q, r) = (x / total, x % total);
+        given += q;
+        acc[i] += sign * q as i64;
         if r > 0 {
-            rems.push((r, accounts[i], i as u32));
+            rems.push((r, i));
         }
     }
     let left = (p - given) as usize;
-    debug_assert!(left <= rems.len());
     if left > 0 {
-        // Largest remainder first, then the smaller account id.
-        let cmp = |a: &(i128, u32, u32), b: &(i128, u32, u32)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        let cmp = |a: &(i128, usize), b: &(i128, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
         if left < rems.len() {
             rems.select_nth_unstable_by(left - 1, cmp);
         }
-        for &(_, _, pos) in &rems[..left] {
-            shares[pos as usize] += 1;
+        for &(_, i) in &rems[..left] {
+            acc[i] += sign;
         }
     }
-    if sign < 0 {
-        for s in shares.iter_mut() {
-            *s = -*s;
-        }
-    }
-    Some(shares)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The definition, literally, in i128 with a full sort.
+    fn reference(pool: i64, weights: &[i64]) -> Option<Vec<i64>> {
+        let total: i128 = weights.iter().map(|&w| w as i128).sum();
+        if total == 0 {
+            return None;
+        }
+        let p = (pool as i128).abs();
+        let mut s: Vec<i128> = weights.iter().map(|&w| p * w as i128 / total).collect();
+        let left = p - s.iter().sum::<i128>();
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ra, rb) = (p * weights[a] as i128 % total, p * weights[b] as i128 % total);
+            rb.cmp(&ra).then(a.cmp(&b))
+        });
+        for &i in order.iter().take(left as usize) {
+            s[i] += 1;
+        }
+        Some(s.into_iter().map(|v| if pool < 0 { -(v as i64) } else { v as i64 }).collect())
+    }
+
     #[test]
     fn exact_and_remainders_to_largest_fractions() {
-        // 100 by weights 1,1,1: 33 each, 1 left, all remainders equal -> smallest account id.
-        assert_eq!(largest_remainder(100, &[1, 1, 1], &[7, 3, 5]).unwrap(), vec![33, 34, 33]);
-        // 10 by 3,3,4 -> 3, 3, 4 exactly.
-        assert_eq!(largest_remainder(10, &[3, 3, 4], &[0, 1, 2]).unwrap(), vec![3, 3, 4]);
-        // 10 by 1,2 -> 3.33, 6.67: floors 3, 6; the one left goes to the larger fraction.
-        assert_eq!(largest_remainder(10, &[1, 2], &[0, 1]).unwrap(), vec![3, 7]);
+        assert_eq!(largest_remainder(100, &[1, 1, 1]).unwrap(), vec![34, 33, 33]);
+        assert_eq!(largest_remainder(10, &[3, 3, 4]).unwrap(), vec![3, 3, 4]);
+        assert_eq!(largest_remainder(10, &[1, 2]).unwrap(), vec![3, 7]);
+        assert_eq!(largest_remainder(0, &[1, 2]).unwrap(), vec![0, 0]);
+        assert_eq!(largest_remainder(5, &[0, 7]).unwrap(), vec![0, 5]);
     }
 
     #[test]
     fn zero_weights_everywhere_is_unallocated() {
-        assert_eq!(largest_remainder(100, &[0, 0], &[0, 1]), None);
-        assert_eq!(largest_remainder(100, &[], &[]), None);
+        assert_eq!(largest_remainder(100, &[0, 0]), None);
+        assert_eq!(largest_remainder(100, &[]), None);
     }
 
     #[test]
     fn negative_pool_mirrors_positive() {
-        assert_eq!(largest_remainder(-100, &[1, 1, 1], &[0, 1, 2]).unwrap(), vec![-34, -33, -33]);
+        assert_eq!(largest_remainder(-100, &[1, 1, 1]).unwrap(), vec![-34, -33, -33]);
     }
 
     #[test]
-    fn allocated_equals_pooled_on_pseudo_random_inputs() {
+    fn remainder_ties_go_to_the_smaller_account() {
+        // 5 over 4 equal weights: 1 each, one left -> the first account.
+        assert_eq!(largest_remainder(5, &[1, 1, 1, 1]).unwrap(), vec![2, 1, 1, 1]);
+        // 7 over 4 equal: 3 left -> the first three.
+        assert_eq!(largest_remainder(7, &[1, 1, 1, 1]).unwrap(), vec![2, 2, 2, 1]);
+        // Remainders 2/3 for weights 2 (positions 1, 3) beat 1/3 (positions 0, 2).
+        assert_eq!(largest_remainder(2, &[1, 2, 1, 2]).unwrap(), vec![0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn divider_is_exact() {
+        let mut x: u64 = 99;
+        for d in [1u64, 2, 3, 7, 10, 1 << 32, u64::MAX / 3, u64::MAX - 1, u64::MAX] {
+            let div = Divider::new(d);
+            for _ in 0..2000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for v in [x, x % 1000, u64::MAX, 0, d.wrapping_sub(1), d] {
+                    assert_eq!(div.div_rem(v), (v / d, v % d), "{v} / {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_definition_on_pseudo_random_inputs() {
         let mut x: u64 = 12345;
         let mut next = || {
             x ^= x << 13;
@@ -83,44 +257,30 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for _ in 0..500 {
-            let n = (next() % 50) as usize + 1;
+        for round in 0..400 {
+            let n = match round % 50 {
+                0 => 50_000,
+                1 => 40_000,
+                _ => (next() % 60) as usize + 1,
+            };
             let weights: Vec<i64> = (0..n)
-                .map(|_| match next() % 4 {
+                .map(|_| match next() % 5 {
                     0 => 0,
                     1 => (next() % 3) as i64,
                     2 => (next() % 1_000_000) as i64,
-                    _ => (next() % (i64::MAX as u64 / 4)) as i64,
+                    3 => 7,
+                    _ => (next() % (i64::MAX as u64 / 4)) as i64, // forces the wide path
                 })
                 .collect();
-            let accounts: Vec<u32> = (0..n as u32).collect();
-            let pool = (next() % (i64::MAX as u64 / 2)) as i64 * if next() % 5 == 0 { -1 } else { 1 };
-            match largest_remainder(pool, &weights, &accounts) {
-                None => assert!(weights.iter().all(|&w| w == 0)),
-                Some(s) => {
-                    assert_eq!(s.iter().map(|&v| v as i128).sum::<i128>(), pool as i128);
-                    // Each share is within one unit of the exact proportional share.
-                    let total: i128 = weights.iter().map(|&w| w as i128).sum();
-                    for (i, &w) in weights.iter().enumerate() {
-                        let exact_floor = (pool as i128).abs() * w as i128 / total;
-                        let got = (s[i] as i128).abs();
-                        assert!(got == exact_floor || got == exact_floor + 1);
-                        if w == 0 {
-                            assert_eq!(s[i], 0);
-                        }
-                    }
-                }
+            let weights: Vec<i64> =
+                if round % 2 == 0 { weights.iter().map(|&w| w % 1_000_000).collect() } else { weights };
+            let pool = (next() % (i64::MAX as u64 / 2)) as i64 % if round % 3 == 0 { 1000 } else { i64::MAX };
+            let pool = if next() % 5 == 0 { -pool } else { pool };
+            let got = largest_remainder(pool, &weights);
+            assert_eq!(got, reference(pool, &weights), "round {round}");
+            if let Some(s) = got {
+                assert_eq!(s.iter().map(|&v| v as i128).sum::<i128>(), pool as i128);
             }
         }
-    }
-
-    #[test]
-    fn remainder_ties_go_to_the_smaller_account_id() {
-        // 5 units over 4 equal weights: 1 each, one left; accounts 9, 2, 4, 6 -> account 2.
-        let s = largest_remainder(5, &[1, 1, 1, 1], &[9, 2, 4, 6]).unwrap();
-        assert_eq!(s, vec![1, 2, 1, 1]);
-        // 7 over 4 equal: 1 each, 3 left -> accounts 2, 4, 6 (not 9).
-        let s = largest_remainder(7, &[1, 1, 1, 1], &[9, 2, 4, 6]).unwrap();
-        assert_eq!(s, vec![1, 2, 2, 2]);
     }
 }

@@ -786,8 +786,10 @@ impl ScoreConfig {
     /// The complete configuration as compact JSON with sorted keys (stable across runs and
     /// builds): hash it for the snapshot's configuration fingerprint.
     pub fn to_canonical_json(&self) -> String {
-        // serde_json's default map is ordered by key, so the text is canonical.
-        serde_json::to_string(&self.to_value()).expect("a JSON value always serialises")
+        // Keys are sorted explicitly: the workspace enables serde_json's `preserve_order`
+        // (the importer keeps a rejected row's columns in file order), so map order alone is
+        // not canonical.
+        serde_json::to_string(&sorted_keys(self.to_value())).expect("a JSON value always serialises")
     }
 
     /// The driver of a cost category.
@@ -798,5 +800,18 @@ impl ScoreConfig {
             .find(|(c, _)| c == category)
             .map(|(_, d)| d)
             .unwrap_or(&self.costs.default_driver)
+    }
+}
+
+/// `v` with every object's keys in ascending order, recursively.
+fn sorted_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted_keys).collect()),
+        other => other,
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod group;
 pub mod kernel;
 pub mod maps;
+pub mod mem;
 pub mod rank;
 pub mod types;
 

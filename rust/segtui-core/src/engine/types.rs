@@ -132,4 +132,7 @@ pub struct ScoreResult {
     pub lifecycle_labels: Vec<String>,
     pub tier_labels: Vec<String>,
     pub size_band_labels: Vec<String>,
+    /// Wall time of each phase of the run, `(phase, seconds)`, in order (for progress and
+    /// the snapshot's timings; not part of the result's meaning).
+    pub timings: Vec<(String, f64)>,
 }

@@ -11,7 +11,8 @@
 use std::path::Path;
 
 use super::maps::{canonical_order, map_spec, MapSpec, GONE, NEW};
-use super::snapcols::{apply_held, open_read, read_held, read_snapshot, Labels, SnapCols};
+use super::packed::read_map;
+use super::snapcols::{apply_held, open_read, read_held, Labels, SnapCols};
 use super::{HistoryError, Result};
 
 /// One side of a migration: account ids ascending, segment codes, revenue.
@@ -199,9 +200,8 @@ pub fn read_pair(
     let use_held = effective && spec.hysteresis;
     let read = |id: i64| -> Result<(SnapCols, Labels, Vec<(u32, u16, u16, u32)>)> {
         let conn = open_read(path)?;
-        let mut labels = [Labels::new()];
-        let cols = read_snapshot(&conn, id, &[spec.column], &mut labels, spec.null_label, true)?;
-        let [mut labels] = labels;
+        let mut labels = Labels::new();
+        let cols = read_map(&conn, id, spec.column, spec.null_label, &mut labels)?;
         let held = if use_held {
             // Held rows are coded in the same interner as the map's column; the other RFM
             // map's labels go to a scratch interner and are recoded below.
@@ -263,6 +263,39 @@ pub fn migration_cell(
         return Ok((Vec::new(), Vec::new(), Vec::new()));
     };
     cell_accounts(Side::of(&ca, 0), Side::of(&cb, 0), f, t)
+}
+
+/// The matrices between consecutive snapshots of `ids` (`ids[0] -> ids[1]`, `ids[1] -> ids[2]`,
+/// …), each snapshot read once (in parallel), all coded in one label space.
+pub fn migration_chain(path: &Path, ids: &[i64], map: &str, effective: bool) -> Result<Vec<Matrix>> {
+    use rayon::prelude::*;
+    let spec = map_spec(map).ok_or_else(|| unknown_map(map))?;
+    let use_held = effective && spec.hysteresis;
+    let rfm5 = spec.name == "rfm5";
+    let read = |id: i64| -> Result<(SnapCols, Labels)> {
+        let conn = open_read(path)?;
+        let mut labels = Labels::new();
+        let mut cols = read_map(&conn, id, spec.column, spec.null_label, &mut labels)?;
+        if use_held {
+            let mut other = Labels::new();
+            let (l11, l5) = if rfm5 { (&mut other, &mut labels) } else { (&mut labels, &mut other) };
+            let held = read_held(&conn, id, l11, l5)?;
+            apply_held(&mut cols, &held, 0, rfm5);
+        }
+        Ok((cols, labels))
+    };
+    let read_all: Vec<Result<(SnapCols, Labels)>> = ids.par_iter().map(|&id| read(id)).collect();
+    let mut labels = Labels::new();
+    let mut snaps = Vec::with_capacity(ids.len());
+    for r in read_all {
+        let (mut cols, own) = r?;
+        let remap: Vec<u16> = own.names().iter().map(|n| labels.code_str(n)).collect();
+        for c in cols.codes[0].iter_mut() {
+            *c = remap[*c as usize];
+        }
+        snaps.push(cols);
+    }
+    snaps.windows(2).map(|w| matrix(Side::of(&w[0], 0), Side::of(&w[1], 0), &labels, spec.order)).collect()
 }
 
 pub(crate) fn unknown_map(map: &str) -> HistoryError {

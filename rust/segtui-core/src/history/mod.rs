@@ -7,12 +7,14 @@
 //!   with their canonical label order.
 //! - [`snapcols`]: reading one snapshot's segment and revenue columns out of the store fast,
 //!   interning labels to small codes.
+//! - [`packed`]: the columns history reads, packed once per snapshot (fast, cold-cache safe).
 //! - [`migration`]: the from × to matrix between two snapshots (with `(new)` and `(gone)`),
 //!   and the accounts of one cell.
 //! - [`hysteresis`]: effective segments (an account leaves a segment only after `k`
 //!   consecutive snapshots elsewhere), computed along a chain of comparable snapshots and
 //!   stored sparsely beside the raw ones.
 //! - [`cohorts`]: first-purchase cohorts × periods since, logo and revenue retention.
+//! - [`series`]: a snapshot series (many as-of dates) from one preparation of the inputs.
 //! - [`calendar`]: civil dates and month/quarter/week periods on day numbers.
 
 pub mod calendar;
@@ -20,6 +22,8 @@ pub mod cohorts;
 pub mod hysteresis;
 pub mod maps;
 pub mod migration;
+pub mod packed;
+pub mod series;
 pub mod snapcols;
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use rusqlite::{params, Connection};
 use super::cohorts::{cohorts, read_lines};
 use super::calendar::{days_from_civil, Period};
 use super::hysteresis::refresh;
-use super::migration::{migration, migration_cell};
+use super::migration::{migration, migration_cell, migration_chain};
+use super::packed::{ensure_packed, is_packed, read_packed};
+use super::snapcols::Labels;
 use super::snapcols::open_read;
 
 struct TempStore(PathBuf);
@@ -79,6 +81,20 @@ fn migration_from_the_store_reconciles() {
 }
 
 #[test]
+fn a_chain_of_matrices_equals_the_pairs() {
+    let (t, conn) = store("chain");
+    let s1 = snapshot(&conn, 100, "fp", &[(1, "Loyal", 10), (2, "Lost", 20)]);
+    let s2 = snapshot(&conn, 130, "fp", &[(1, "At Risk", 7), (2, "Loyal", 25), (3, "Champions", 1)]);
+    let s3 = snapshot(&conn, 160, "fp", &[(1, "Hibernating", 3), (3, "Champions", 9), (4, "Promising", 2)]);
+    let chain = migration_chain(&t.0, &[s1, s2, s3], "rfm11", false).unwrap();
+    assert_eq!(chain.len(), 2);
+    for (m, (a, b)) in chain.iter().zip([(s1, s2), (s2, s3)]) {
+        assert_eq!(m.cells(), migration(&t.0, a, b, "rfm11", false).unwrap().cells());
+    }
+    assert!(migration_chain(&t.0, &[s1], "rfm11", false).unwrap().is_empty());
+}
+
+#[test]
 fn refresh_holds_and_releases_along_a_chain() {
     let (t, conn) = store("hyst");
     let s1 = snapshot(&conn, 100, "fp", &[(1, "Loyal", 1), (2, "Loyal", 1)]);
@@ -137,4 +153,43 @@ fn cohorts_read_from_the_store() {
     assert_eq!(c.size, [1, 1]);
     assert_eq!(c.active, [1, 1, 1, 0]);
     assert_eq!(c.revenue, [100, 50, 70, 0]);
+}
+
+#[test]
+fn packed_columns_read_the_same_and_never_stale() {
+    let (t, conn) = store("packed");
+    let rows_a: Vec<(i64, &str, i64)> =
+        (1..=300).map(|i| (i, ["Loyal", "Lost", "At Risk", "Champions"][i as usize % 4], i * 7 - 500)).collect();
+    let rows_b: Vec<(i64, &str, i64)> =
+        (5..=320).map(|i| (i, ["Lost", "Loyal", "Champions"][i as usize % 3], i * 3)).collect();
+    let a = snapshot(&conn, 100, "fp", &rows_a);
+    let b = snapshot(&conn, 130, "fp", &rows_b);
+    let before = migration(&t.0, a, b, "rfm11", false).unwrap();
+    let before5 = migration(&t.0, a, b, "rfm5", false).unwrap();
+    let beforeq = migration(&t.0, a, b, "quadrant", false).unwrap();
+    assert_eq!(ensure_packed(&t.0, &[a, b], 100).unwrap(), Some(2));
+    assert_eq!(ensure_packed(&t.0, &[a, b], 100).unwrap(), Some(0));
+    assert!(is_packed(&conn, a).unwrap());
+    let mut l = Labels::new();
+    assert!(read_packed(&conn, a, "rfm_segment", &mut l).unwrap().is_some());
+    assert_eq!(migration(&t.0, a, b, "rfm11", false).unwrap(), before);
+    assert_eq!(migration(&t.0, a, b, "rfm5", false).unwrap(), before5);
+    assert_eq!(migration(&t.0, a, b, "quadrant", false).unwrap(), beforeq); // not packed: rows
+    // a rescored snapshot (new created_at, new rows) is never read from stale packed columns
+    conn.execute("UPDATE snapshot_accounts SET rfm_segment = 'Hibernating' WHERE snapshot = ?1", [b]).unwrap();
+    conn.execute("UPDATE snapshots SET created_at = 'rescored' WHERE id = ?1", [b]).unwrap();
+    assert!(!is_packed(&conn, b).unwrap());
+    assert!(read_packed(&conn, b, "rfm_segment", &mut l).unwrap().is_none());
+    let m = migration(&t.0, a, b, "rfm11", false).unwrap();
+    assert_eq!(m.col_labels(), ["Hibernating", "(gone)"]);
+    assert_eq!(ensure_packed(&t.0, &[a, b], 100).unwrap(), Some(1));
+    assert_eq!(migration(&t.0, a, b, "rfm11", false).unwrap(), m);
+    // damaged data: read from the rows instead
+    conn.execute("UPDATE snapshot_columns SET data = x'0102' WHERE snapshot = ?1 AND name = 'account'", [a]).unwrap();
+    assert!(read_packed(&conn, a, "rfm_segment", &mut l).is_err());
+    assert_eq!(migration(&t.0, a, b, "rfm11", false).unwrap(), m);
+    // deleting a snapshot takes its packed columns with it
+    conn.execute("DELETE FROM snapshots WHERE id = ?1", [a]).unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM snapshot_columns WHERE snapshot = ?1", [a], |r| r.get(0)).unwrap();
+    assert_eq!(n, 0);
 }

@@ -237,6 +237,15 @@ impl<'s, 'a> Binder<'s, 'a> {
                 Err(mismatch("a percentage (percentages apply to ratios such as margin_pct)"))
             }
             (Unit::Float, LitValue::Num { value, .. }) => Ok(Value::Float(value.to_f64())),
+            // Written in percent either way; `20%` was read as 0.20 by the lexer.
+            (Unit::Percent, LitValue::Num { value, percent }) => {
+                let points = if *percent { Decimal { mantissa: value.mantissa, scale: value.scale - 2 } } else { *value };
+                Ok(Value::Float(points.to_f64()))
+            }
+            (Unit::Ratio, LitValue::Num { value, percent }) => {
+                let fraction = if *percent { *value } else { Decimal { mantissa: value.mantissa, scale: value.scale + 2 } };
+                Ok(Value::Float(fraction.to_f64()))
+            }
             (Unit::Day, LitValue::Date(d)) => Ok(Value::Ratio(*d as i128, 1)),
             (Unit::Day, LitValue::Text(s)) => match super::lexer::parse_iso_date(s) {
                 Some(d) => Ok(Value::Ratio(d as i128, 1)),
@@ -355,7 +364,7 @@ impl<'s, 'a> Binder<'s, 'a> {
                         self.check_text_values(&m, &values.iter().collect::<Vec<_>>());
                         Test::Text { col, values: vs }
                     }
-                    Unit::Float => {
+                    Unit::Float | Unit::Percent | Unit::Ratio => {
                         let mut vs = Vec::new();
                         for v in values {
                             if let Value::Float(f) = self.value(&m, v)? {

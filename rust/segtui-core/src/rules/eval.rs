@@ -104,11 +104,6 @@ impl DayBits {
         DayBits { per_row, bits: vec![0; rows * per_row] }
     }
 
-    #[inline]
-    fn set(&mut self, row: usize, age: u32) {
-        self.bits[row * self.per_row + (age as usize >> 6)] |= 1 << (age & 63);
-    }
-
     /// Days with a bit among ages `0..window`.
     fn count(&self, row: usize, window: u32) -> u32 {
         let w = &self.bits[row * self.per_row..(row + 1) * self.per_row];
@@ -229,17 +224,6 @@ fn plan_and_scan(
         return Ok(f);
     }
 
-    // Rows by dense account index.
-    const NO_ROW: u32 = u32::MAX;
-    let row_of: Option<Vec<u32>> = table.account.map(|acc| {
-        let max = acc.iter().copied().max().map_or(0, |m| m as usize + 1);
-        let mut r = vec![NO_ROW; max];
-        for (row, a) in acc.iter().enumerate() {
-            r[*a as usize] = row as u32;
-        }
-        r
-    });
-
     let ev = &log.events;
     if ev.day.len() != ev.account.len() || ev.kind.len() != ev.account.len() {
         return Err(format!(
@@ -249,68 +233,7 @@ fn plan_and_scan(
             ev.kind.len()
         ));
     }
-    let any_max = any_slot.map_or(0, |s| f.days[s].per_row as u32 * 64);
-    let any_window = active_w.get(&None).copied().unwrap_or(0).min(any_max);
-    let n_kinds = plans.len();
-    let mut bad_kind = None;
-    for i in 0..ev.account.len() {
-        let d = ev.day[i];
-        if d > as_of {
-            continue;
-        }
-        let a = ev.account[i] as usize;
-        let row = match &row_of {
-            Some(r) => match r.get(a) {
-                Some(&x) if x != NO_ROW => x as usize,
-                _ => continue,
-            },
-            None => {
-                if a >= n {
-                    continue;
-                }
-                a
-            }
-        };
-        let age = (as_of as i64 - d as i64).min(u32::MAX as i64) as u32;
-        if let Some(s) = any_slot {
-            if age < any_window {
-                f.days[s].set(row, age);
-            }
-        }
-        let k = ev.kind[i] as usize;
-        if k >= n_kinds {
-            bad_kind = Some(k);
-            continue;
-        }
-        let Some(p) = &plans[k] else { continue };
-        if p.n_buckets > 0 {
-            let b = if (age as usize) < p.bucket_of_age.len() {
-                Some(p.bucket_of_age[age as usize] as usize)
-            } else if p.ever {
-                Some(p.n_buckets - 1)
-            } else {
-                None
-            };
-            if let Some(b) = b {
-                let c = &mut f.counts[p.count_base + b][row];
-                *c = c.saturating_add(1);
-            }
-        }
-        if let Some((slot, max)) = p.active {
-            if age < max {
-                f.days[slot].set(row, age);
-            }
-        }
-        if let Some(slot) = p.first {
-            let x = &mut f.firsts[slot][row];
-            if d < *x {
-                *x = d;
-            }
-        }
-    }
-    if let Some(k) = bad_kind {
-        return Err(format!("event kind index {k} is out of range ({n_kinds} kinds given)"));
-    }
+    scan(&mut f, &plans, table, ev, any_slot, active_w.get(&None).copied().unwrap_or(0), as_of)?;
     // Buckets -> cumulative counts per window.
     for p in plans.iter().flatten() {
         for b in 1..p.n_buckets {
@@ -322,6 +245,250 @@ fn plan_and_scan(
         }
     }
     Ok(f)
+}
+
+/// Events each thread filters and partitions per round (bounds scratch memory to about
+/// 16 bytes per event of a round).
+/// (Small under test, so that the tests go through many rounds.)
+const CHUNK: usize = if cfg!(test) { 1 << 10 } else { 1 << 21 };
+/// Accounts per block of the partition: a block's feature rows stay in cache while its
+/// events are applied.
+const BLOCK_SHIFT: u32 = 11;
+const NO_ROW: u32 = u32::MAX;
+
+/// A raw pointer that may cross threads. Used only for writes that are provably disjoint
+/// (see [`scan`]).
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// Everything the apply step needs, shareable between threads.
+struct ScanCtx<'p> {
+    plans: &'p [Option<KindPlan>],
+    slot_plan: Vec<usize>,
+    slot_of_kind: Vec<u8>,
+    limit: Vec<u32>,
+    identity: bool,
+    row_of: Vec<u32>,
+    n_accounts: usize,
+    n_blocks: usize,
+    any: Option<(SendPtr<u64>, usize)>,
+    any_window: u32,
+    counts: Vec<SendPtr<u32>>,
+    days: Vec<(SendPtr<u64>, usize)>,
+    firsts: Vec<SendPtr<i32>>,
+    as_of: i32,
+}
+
+/// One partitioned slice of events: packed events ordered by account block, and the start
+/// of each block.
+struct Part {
+    packed: Vec<u64>,
+    starts: Vec<usize>,
+    bad_kind: Option<usize>,
+}
+
+impl ScanCtx<'_> {
+    /// The event as `account << 32 | age << 8 | slot`, or `None` when no rule needs it.
+    #[inline]
+    fn keep(&self, ev: &crate::engine::Events, i: usize, bad: &mut Option<usize>) -> Option<u64> {
+        let d = ev.day[i];
+        if d > self.as_of {
+            return None;
+        }
+        let a = ev.account[i] as usize;
+        if a >= self.n_accounts {
+            return None;
+        }
+        let k = ev.kind[i] as usize;
+        if k >= self.slot_of_kind.len() {
+            *bad = Some(k);
+            return None;
+        }
+        let s = self.slot_of_kind[k];
+        let age = (self.as_of as i64 - d as i64).min(u32::MAX as i64) as u32;
+        if age >= self.limit[s as usize] {
+            return None;
+        }
+        Some(((a as u64) << 32) | ((age.min(0xFF_FFFF) as u64) << 8) | s as u64)
+    }
+
+    /// Filters events `lo..hi` and orders the survivors by account block (counting sort).
+    fn partition(&self, ev: &crate::engine::Events, lo: usize, hi: usize) -> Part {
+        let mut bad_kind = None;
+        let mut tmp = Vec::with_capacity((hi - lo) / 2);
+        let mut starts = vec![0usize; self.n_blocks + 1];
+        for i in lo..hi {
+            if let Some(p) = self.keep(ev, i, &mut bad_kind) {
+                starts[((p >> 32) as usize >> BLOCK_SHIFT) + 1] += 1;
+                tmp.push(p);
+            }
+        }
+        for b in 1..=self.n_blocks {
+            starts[b] += starts[b - 1];
+        }
+        let mut packed = vec![0u64; tmp.len()];
+        let mut next = starts.clone();
+        for p in tmp {
+            let b = (p >> 32) as usize >> BLOCK_SHIFT;
+            packed[next[b]] = p;
+            next[b] += 1;
+        }
+        Part { packed, starts, bad_kind }
+    }
+
+    /// Applies the events of blocks `blocks` from every part.
+    ///
+    /// # Safety
+    /// Two calls running at the same time must get disjoint block ranges: blocks partition
+    /// the accounts and each account has at most one row, so their writes never overlap.
+    unsafe fn apply(&self, parts: &[Part], blocks: std::ops::Range<usize>) {
+        for part in parts {
+            for &p in &part.packed[part.starts[blocks.start]..part.starts[blocks.end]] {
+                let a = (p >> 32) as usize;
+                let age = ((p >> 8) & 0xFF_FFFF) as u32;
+                let s = (p & 0xFF) as usize;
+                let row = if self.identity {
+                    a
+                } else {
+                    match self.row_of[a] {
+                        NO_ROW => continue,
+                        r => r as usize,
+                    }
+                };
+                unsafe {
+                    if let Some((bits, per_row)) = self.any {
+                        if age < self.any_window {
+                            *bits.0.add(row * per_row + (age as usize >> 6)) |= 1 << (age & 63);
+                        }
+                    }
+                    if s == 0 {
+                        continue;
+                    }
+                    let Some(plan) = &self.plans[self.slot_plan[s]] else { continue };
+                    if plan.n_buckets > 0 {
+                        let b = if (age as usize) < plan.bucket_of_age.len() {
+                            Some(plan.bucket_of_age[age as usize] as usize)
+                        } else if plan.ever {
+                            Some(plan.n_buckets - 1)
+                        } else {
+                            None
+                        };
+                        if let Some(b) = b {
+                            let c = self.counts[plan.count_base + b].0.add(row);
+                            *c = (*c).saturating_add(1);
+                        }
+                    }
+                    if let Some((slot, max)) = plan.active {
+                        if age < max {
+                            let (bits, per_row) = self.days[slot];
+                            *bits.0.add(row * per_row + (age as usize >> 6)) |= 1 << (age & 63);
+                        }
+                    }
+                    if let Some(slot) = plan.first {
+                        // The oldest event is the smallest day (ages beyond 2^24 days are
+                        // clamped: far beyond any window).
+                        let day = self.as_of - age as i32;
+                        let x = self.firsts[slot].0.add(row);
+                        if day < *x {
+                            *x = day;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One pass over the events, in rounds. In each round every thread filters its slice
+/// sequentially (day, kind, age against the longest window that kind needs), packing each
+/// useful event into a `u64`, and orders its survivors by account block; then the threads
+/// apply the events block range by block range, so the random writes into per-row features
+/// stay within cache-sized blocks and no two threads touch the same row.
+fn scan(
+    f: &mut Features,
+    plans: &[Option<KindPlan>],
+    table: &Table,
+    ev: &crate::engine::Events,
+    any_slot: Option<usize>,
+    any_window: u32,
+    as_of: i32,
+) -> Result<(), String> {
+    use rayon::prelude::*;
+    let n_kinds = plans.len();
+    // Slot 0: a kind without a plan (only useful for "active days of any kind").
+    let mut slot_of_kind = vec![0u8; n_kinds];
+    let mut slot_plan: Vec<usize> = vec![usize::MAX];
+    let mut limit: Vec<u32> = vec![if any_slot.is_some() { any_window } else { 0 }];
+    for (k, p) in plans.iter().enumerate() {
+        let Some(p) = p else { continue };
+        if slot_plan.len() > 255 {
+            return Err("too many different event kinds in the rules (at most 255)".into());
+        }
+        slot_of_kind[k] = slot_plan.len() as u8;
+        slot_plan.push(k);
+        let mut lim = p.bucket_of_age.len() as u32;
+        if p.ever || p.first.is_some() {
+            lim = u32::MAX;
+        }
+        if let Some((_, m)) = p.active {
+            lim = lim.max(m);
+        }
+        limit.push(lim.max(limit[0]));
+    }
+    // Rows by dense account index (none needed when row i is account i).
+    let identity = table.account.is_none_or(|a| a.iter().enumerate().all(|(i, x)| *x as usize == i));
+    let row_of: Vec<u32> = match table.account {
+        Some(acc) if !identity => {
+            let max = acc.iter().copied().max().map_or(0, |m| m as usize + 1);
+            let mut r = vec![NO_ROW; max];
+            for (row, a) in acc.iter().enumerate() {
+                r[*a as usize] = row as u32;
+            }
+            r
+        }
+        _ => Vec::new(),
+    };
+    let n_accounts = if identity { table.n_rows } else { row_of.len() };
+    let n_blocks = (n_accounts >> BLOCK_SHIFT) + 1;
+    let ctx = ScanCtx {
+        plans,
+        slot_plan,
+        slot_of_kind,
+        limit,
+        identity,
+        row_of,
+        n_accounts,
+        n_blocks,
+        any: any_slot.map(|s| (SendPtr(f.days[s].bits.as_mut_ptr()), f.days[s].per_row)),
+        any_window,
+        counts: f.counts.iter_mut().map(|c| SendPtr(c.as_mut_ptr())).collect(),
+        days: f.days.iter_mut().map(|d| (SendPtr(d.bits.as_mut_ptr()), d.per_row)).collect(),
+        firsts: f.firsts.iter_mut().map(|x| SendPtr(x.as_mut_ptr())).collect(),
+        as_of,
+    };
+    let threads = rayon::current_num_threads().max(1);
+    let n_events = ev.account.len();
+    let mut bad_kind = None;
+    let mut lo = 0;
+    while lo < n_events {
+        let per = CHUNK.min(n_events.div_ceil(threads)).max(1);
+        let ranges: Vec<(usize, usize)> =
+            (0..threads).map(|t| (lo + t * per, (lo + (t + 1) * per).min(n_events))).filter(|(a, b)| a < b).collect();
+        let parts: Vec<Part> = ranges.par_iter().map(|&(a, b)| ctx.partition(ev, a, b)).collect();
+        bad_kind = bad_kind.or(parts.iter().find_map(|p| p.bad_kind));
+        let spans: Vec<std::ops::Range<usize>> =
+            (0..threads).map(|t| t * n_blocks / threads..(t + 1) * n_blocks / threads).collect();
+        // SAFETY: the block ranges are disjoint (see `ScanCtx::apply`); the feature vectors
+        // outlive the scope and are not otherwise touched during it.
+        spans.into_par_iter().for_each(|span| unsafe { ctx.apply(&parts, span) });
+        lo = ranges.last().map_or(n_events, |r| r.1);
+    }
+    if let Some(k) = bad_kind {
+        return Err(format!("event kind index {k} is out of range ({n_kinds} kinds given)"));
+    }
+    Ok(())
 }
 
 // ---- leaves --------------------------------------------------------------------------------
@@ -528,7 +695,11 @@ pub fn evaluate(
     as_of: i32,
 ) -> Result<Vec<Matches>, String> {
     table.validate()?;
+    let t0 = std::time::Instant::now();
     let features = plan_and_scan(rules, table, events, as_of)?;
+    if std::env::var_os("SEGTUI_RULES_TRACE").is_some() {
+        eprintln!("rules: event pass {:.3} s", t0.elapsed().as_secs_f64());
+    }
     use rayon::prelude::*;
     rules
         .par_iter()

@@ -24,6 +24,7 @@
 pub mod analysis;
 pub mod ast;
 pub mod compile;
+pub mod engine_table;
 pub mod error;
 pub mod eval;
 pub mod lexer;

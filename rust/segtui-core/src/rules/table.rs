@@ -24,8 +24,14 @@ pub enum Unit {
     /// Money held as integer minor units; literals are written in major units
     /// (`revenue > 1000` means 1000.00 when `scale` is 2) and compared exactly.
     Money { scale: u32 },
-    /// A real number (margin_pct as a fraction: `margin_pct < 20%` or `< 0.2`).
+    /// A real number, compared as written (`20%` is 0.2).
     Float,
+    /// A share stored in percentage points (23.47 = 23.47 %), written in percent:
+    /// `margin_pct < 20` and `margin_pct < 20%` both mean below 20 %.
+    Percent,
+    /// A share stored as a fraction (0.2347), written in percent like [`Unit::Percent`], so a
+    /// rule means the same over the engine's fractions and over the exported percentages.
+    Ratio,
     /// A day (days since 1970-01-01); literals are dates, `in 30d` / `in next 30d` are windows.
     Day,
     /// Text, as codes into labels.
@@ -40,6 +46,7 @@ impl Unit {
             Unit::Int => "a whole number",
             Unit::Money { .. } => "an amount of money",
             Unit::Float => "a number",
+            Unit::Percent | Unit::Ratio => "a percentage",
             Unit::Day => "a date",
             Unit::Text => "text",
             Unit::Bool => "true/false",
@@ -188,7 +195,7 @@ impl<'a> Table<'a> {
                 (c.unit, &c.values),
                 (Unit::Int, Values::I64(_) | Values::I32(_) | Values::U8 { .. })
                     | (Unit::Money { .. }, Values::I64(_))
-                    | (Unit::Float, Values::F64(_))
+                    | (Unit::Float | Unit::Percent | Unit::Ratio, Values::F64(_))
                     | (Unit::Day, Values::I32(_) | Values::I64(_))
                     | (Unit::Text, Values::Codes8 { .. } | Values::Codes32 { .. })
                     | (Unit::Bool, Values::U8 { .. } | Values::I64(_))

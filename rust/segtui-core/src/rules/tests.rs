@@ -449,3 +449,48 @@ fn inputs_are_checked() {
     };
     assert_eq!(run(&["x > 1"], &t, None, 0), Err(RunError::Input("column x: Text cannot be stored as i64".into())));
 }
+
+#[test]
+fn many_accounts_many_rounds_and_a_permuted_row_order_agree_with_naive_counts() {
+    // 9000 accounts (several partition blocks), rows in a scrambled account order, events in
+    // random order (many scan rounds under test), some of accounts outside the table.
+    let n = 9000usize;
+    let d = 20_000;
+    let mut x: u64 = 12345;
+    let mut rnd = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let accounts: Vec<u32> = (0..n as u32).map(|r| (r * 7919 + 13) % (n as u32 + 500)).collect();
+    let n_ev = 60_000;
+    let ev_account: Vec<u32> = (0..n_ev).map(|_| rnd(n as u64 + 800) as u32).collect();
+    let ev_day: Vec<i32> = (0..n_ev).map(|_| d + 2 - rnd(50) as i32).collect();
+    let ev_kind: Vec<u32> = (0..n_ev).map(|_| rnd(3) as u32).collect();
+    let kinds: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let t = Table { n_rows: n, account: Some(&accounts), columns: vec![] };
+    let l = EventLog { events: Events { account: &ev_account, day: &ev_day, kind: &ev_kind }, kinds: &kinds };
+    let rules = ["did \"a\" >= 2 times in 10d", "active_days in 20d >= 3", "first \"b\" in 30d", "did \"c\" = 0 times ever"];
+    let m = run(&rules, &t, Some(&l), d).unwrap();
+    let mut by_account: Vec<Vec<usize>> = vec![Vec::new(); n + 800];
+    for i in 0..n_ev {
+        if ev_day[i] <= d {
+            by_account[ev_account[i] as usize].push(i);
+        }
+    }
+    for (row, &acc) in accounts.iter().enumerate() {
+        let mine = &by_account[acc as usize];
+        let count_a = mine.iter().filter(|&&i| ev_kind[i] == 0 && d - ev_day[i] < 10).count();
+        let mut days: Vec<i32> = mine.iter().filter(|&&i| d - ev_day[i] < 20).map(|&i| ev_day[i]).collect();
+        days.sort();
+        days.dedup();
+        let first_b = mine.iter().filter(|&&i| ev_kind[i] == 1).map(|&i| ev_day[i]).min();
+        let any_c = mine.iter().any(|&i| ev_kind[i] == 2);
+        let want = [count_a >= 2, days.len() >= 3, first_b.is_some_and(|f| d - f < 30), !any_c];
+        for (k, w) in want.iter().enumerate() {
+            assert_eq!(m[k].get(row), *w, "rule {} row {row} account {acc}", rules[k]);
+        }
+    }
+    assert!(m.iter().all(|x| x.count() > 0 && x.count() < n), "{:?}", m.iter().map(|x| x.count()).collect::<Vec<_>>());
+}

@@ -1,15 +1,19 @@
 //! [`load_inputs`]: the scoring inputs of a store, from the column cache when it is fresh.
 //!
 //! Inside one read transaction the store's [`Stamp`] is read; if `<store>.cols` carries the same
-//! stamp (and every checksum holds) the columns come from it, otherwise from SQLite in that same
-//! transaction, and a new cache is written (temporary file + rename). A stale or damaged cache
-//! is therefore never used: it can cost time, never a wrong snapshot.
+//! stamp (and every checksum holds) the columns come from it. If the store only grew since the
+//! cache was built (imports append line items, costs and events; see
+//! [`read_appended`] for the checks), the cache is used and only the rows added since are read,
+//! with the accounts. Otherwise everything is read from SQLite in that same transaction. Either
+//! way a new cache is written (temporary file + rename). A damaged cache is never used.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::read::{ensure_store_id, in_read_txn, read_rows, read_stamp, StoreInputs};
-use super::sidecar::{read_sidecar, remove_stale_temporaries, sidecar_path, write_sidecar, SidecarRead};
+use super::read::{ensure_store_id, in_read_txn, read_appended, read_rows, read_stamp, Stamp, StoreInputs};
+use super::sidecar::{
+    read_sidecar, read_sidecar_any, remove_stale_temporaries, sidecar_path, write_sidecar, SidecarRead,
+};
 use super::{open_ro, open_rw, Result, StoreIoError};
 
 /// How [`load_inputs`] uses the column cache.
@@ -35,6 +39,9 @@ impl Default for LoadOptions {
 pub enum CacheOutcome {
     /// The cache was fresh and used.
     Hit,
+    /// The store only grew since the cache was built: the cache was used and the `rows` added
+    /// since were read from SQLite (a new cache is written).
+    Appended { rows: usize },
     /// The cache could not be used (`reason`); the inputs were read from SQLite.
     Rebuilt { reason: String },
     /// Caching is off.
@@ -90,6 +97,19 @@ pub fn load_inputs(db: &Path, opts: &LoadOptions) -> Result<(StoreInputs, LoadRe
                     report.cache = CacheOutcome::Hit;
                     report.seconds_read = t1.elapsed().as_secs_f64();
                     return Ok(s);
+                }
+                SidecarRead::Stale(reason) => {
+                    report.pending_cache = Some(path.clone());
+                    if let Some((old_text, old)) = read_sidecar_any(path) {
+                        if let Some(old_stamp) = Stamp::parse(&old_text) {
+                            if let Some((s, rows)) = read_appended(c, &old_stamp, old, stamp.clone())? {
+                                report.cache = CacheOutcome::Appended { rows };
+                                report.seconds_read = t1.elapsed().as_secs_f64();
+                                return Ok(s);
+                            }
+                        }
+                    }
+                    report.cache = CacheOutcome::Rebuilt { reason };
                 }
                 SidecarRead::Unusable(reason) => {
                     report.cache = CacheOutcome::Rebuilt { reason };

@@ -69,6 +69,43 @@ impl Stamp {
     }
 }
 
+impl Stamp {
+    /// Parse [`Stamp::to_text`] back (`None` for any other text).
+    pub fn parse(text: &str) -> Option<Stamp> {
+        let mut it = text.split(' ');
+        if it.next()? != "v1" {
+            return None;
+        }
+        let mut st = Stamp::default();
+        let table = |v: &str| -> Option<TableStamp> {
+            let mut p = v.split('/');
+            let t = TableStamp {
+                count: p.next()?.parse().ok()?,
+                max_id: p.next()?.parse().ok()?,
+                sample: u64::from_str_radix(p.next()?, 16).ok()?,
+            };
+            p.next().is_none().then_some(t)
+        };
+        for part in it {
+            let (k, v) = part.split_once('=')?;
+            match k {
+                "schema" => st.schema_version = v.parse().ok()?,
+                "store" => st.store_id = v.to_string(),
+                "data" => st.data_version = v.parse().ok()?,
+                "import" => st.last_import = u64::from_str_radix(v, 16).ok()?,
+                "li" => st.line_items = table(v)?,
+                "co" => st.costs = table(v)?,
+                "ev" => st.events = table(v)?,
+                "ac" => st.accounts = table(v)?,
+                "cc" => st.cost_categories = table(v)?,
+                "ek" => st.event_kinds = table(v)?,
+                _ => return None,
+            }
+        }
+        Some(st)
+    }
+}
+
 /// Every scoring input, owned. Borrow it as an engine [`Inputs`] with [`StoreInputs::inputs`].
 #[derive(Clone, Debug, Default)]
 pub struct StoreInputs {
@@ -481,6 +518,57 @@ pub fn in_read_txn<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T
 
 /// Read the rows described by `stamp`; call it in the read transaction `stamp` was read in.
 pub fn read_rows(conn: &Connection, stamp: Stamp) -> Result<StoreInputs> {
+    let mut s = StoreInputs::default();
+    read_accounts(conn, &stamp, &mut s)?;
+    let (cat_map, kind_map) = read_names(conn, &mut s)?;
+    let n = s.n_accounts;
+    read_line_items(conn, n, 0, stamp.line_items.max_id, &mut s)?;
+    read_costs(conn, n, &cat_map, 0, stamp.costs.max_id, &mut s)?;
+    read_events(conn, n, &kind_map, 0, stamp.events.max_id, &mut s)?;
+    s.stamp = stamp;
+    Ok(s)
+}
+
+/// Bring `old` (the inputs of `old_stamp`, e.g. from the cache) up to `stamp` by reading only
+/// the rows added since, when the store only grew: same store and schema, every table's
+/// largest id at least the old one with its old rows unchanged (the content sample of the old
+/// id range, recomputed now, equals the old one), and the old category and event-kind lists
+/// still a prefix of the current ones. Accounts are re-read whole (imports update their
+/// firmographics in place). `None` when the store did not simply grow.
+pub fn read_appended(conn: &Connection, old_stamp: &Stamp, mut old: StoreInputs, stamp: Stamp) -> Result<Option<(StoreInputs, usize)>> {
+    if old_stamp.store_id.is_empty()
+        || old_stamp.store_id != stamp.store_id
+        || old_stamp.schema_version != stamp.schema_version
+    {
+        return Ok(None);
+    }
+    for (table, cols, o, n) in [
+        ("line_items", LI_COLS, &old_stamp.line_items, &stamp.line_items),
+        ("costs", COST_COLS, &old_stamp.costs, &stamp.costs),
+        ("events", EV_COLS, &old_stamp.events, &stamp.events),
+    ] {
+        if n.max_id < o.max_id || sample_rows(conn, table, cols, o.max_id)? != o.sample {
+            return Ok(None);
+        }
+    }
+    let before = old.li_day.len() + old.cost_day.len() + old.ev_day.len();
+    let (old_cats, old_kinds) = (std::mem::take(&mut old.cost_categories), std::mem::take(&mut old.event_kinds));
+    read_accounts(conn, &stamp, &mut old)?;
+    let (cat_map, kind_map) = read_names(conn, &mut old)?;
+    if !old.cost_categories.starts_with(&old_cats) || !old.event_kinds.starts_with(&old_kinds) {
+        return Ok(None);
+    }
+    let n = old.n_accounts;
+    read_line_items(conn, n, old_stamp.line_items.max_id, stamp.line_items.max_id, &mut old)?;
+    read_costs(conn, n, &cat_map, old_stamp.costs.max_id, stamp.costs.max_id, &mut old)?;
+    read_events(conn, n, &kind_map, old_stamp.events.max_id, stamp.events.max_id, &mut old)?;
+    old.stamp = stamp;
+    old.validate()?;
+    let added = old.li_day.len() + old.cost_day.len() + old.ev_day.len() - before;
+    Ok(Some((old, added)))
+}
+
+fn read_accounts(conn: &Connection, stamp: &Stamp, s: &mut StoreInputs) -> Result<()> {
     let n_accounts = stamp.accounts.max_id.max(0);
     if n_accounts > 2_000_000 {
         // dense indexing allocates per id: refuse absurdly sparse ids rather than exhaust memory
@@ -493,115 +581,118 @@ pub fn read_rows(conn: &Connection, stamp: Stamp) -> Result<StoreInputs> {
         }
     }
     let n = n_accounts as usize;
-    let mut s = StoreInputs { n_accounts: n, ..Default::default() };
-
-    // accounts (firmographics used by the engine)
+    s.n_accounts = n;
     s.acc_employees = vec![NULL_I64; n];
     s.acc_mrr = vec![NULL_I64; n];
     s.acc_seats = vec![NULL_I64; n];
     s.acc_seat_limit = vec![NULL_I64; n];
     s.acc_signup_day = vec![NULL_DAY; n];
     s.acc_renewal_day = vec![NULL_DAY; n];
-    {
-        let t = "accounts";
-        let mut stmt = conn.prepare(&format!("SELECT {ACC_COLS} FROM accounts")).ctx("reading accounts")?;
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next().ctx("reading accounts")? {
-            let id = int_at(row, 0, t, 0, "id")?;
-            if id < 1 || id as usize > n {
-                return Err(bad(t, id, "id", "ids must be 1 or more"));
-            }
-            let i = (id - 1) as usize;
-            s.acc_employees[i] = opt_int_at(row, 1, t, id, "employees")?.unwrap_or(NULL_I64);
-            s.acc_mrr[i] = opt_int_at(row, 2, t, id, "mrr")?.unwrap_or(NULL_I64);
-            s.acc_seats[i] = opt_int_at(row, 3, t, id, "seats")?.unwrap_or(NULL_I64);
-            s.acc_seat_limit[i] = opt_int_at(row, 4, t, id, "seat_limit")?.unwrap_or(NULL_I64);
-            if let Some(d) = opt_int_at(row, 5, t, id, "signup_day")? {
-                s.acc_signup_day[i] = day_of(d, t, id, "signup_day")?;
-            }
-            if let Some(d) = opt_int_at(row, 6, t, id, "renewal_day")? {
-                s.acc_renewal_day[i] = day_of(d, t, id, "renewal_day")?;
-            }
+    let t = "accounts";
+    let mut stmt = conn.prepare(&format!("SELECT {ACC_COLS} FROM accounts")).ctx("reading accounts")?;
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next().ctx("reading accounts")? {
+        let id = int_at(row, 0, t, 0, "id")?;
+        if id < 1 || id as usize > n {
+            return Err(bad(t, id, "id", "ids must be 1 or more"));
+        }
+        let i = (id - 1) as usize;
+        s.acc_employees[i] = opt_int_at(row, 1, t, id, "employees")?.unwrap_or(NULL_I64);
+        s.acc_mrr[i] = opt_int_at(row, 2, t, id, "mrr")?.unwrap_or(NULL_I64);
+        s.acc_seats[i] = opt_int_at(row, 3, t, id, "seats")?.unwrap_or(NULL_I64);
+        s.acc_seat_limit[i] = opt_int_at(row, 4, t, id, "seat_limit")?.unwrap_or(NULL_I64);
+        if let Some(d) = opt_int_at(row, 5, t, id, "signup_day")? {
+            s.acc_signup_day[i] = day_of(d, t, id, "signup_day")?;
+        }
+        if let Some(d) = opt_int_at(row, 6, t, id, "renewal_day")? {
+            s.acc_renewal_day[i] = day_of(d, t, id, "renewal_day")?;
         }
     }
+    Ok(())
+}
 
-    // names
+/// Category and kind names into `s`; returns the maps store id -> dense index.
+fn read_names(conn: &Connection, s: &mut StoreInputs) -> Result<(Vec<u32>, Vec<u32>)> {
     let (_, cats) = names_stamp(conn, "cost_categories")?;
     let (cat_map, cat_names) = dense_index(&cats, "cost_categories")?;
     let (_, kinds) = names_stamp(conn, "event_kinds")?;
     let (kind_map, kind_names) = dense_index(&kinds, "event_kinds")?;
     s.cost_categories = cat_names;
     s.event_kinds = kind_names;
+    Ok((cat_map, kind_map))
+}
 
-    // line items
-    {
-        let t = "line_items";
-        let cap = stamp.line_items.max_id.max(0) as usize;
-        s.li_account.reserve_exact(cap);
-        s.li_day.reserve_exact(cap);
-        s.li_amount.reserve_exact(cap);
-        s.li_invoice_key.reserve_exact(cap);
-        let mut stmt = conn.prepare(&format!("SELECT {LI_COLS} FROM line_items")).ctx("reading line_items")?;
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next().ctx("reading line_items")? {
-            let id = int_at(row, 0, t, 0, "id")?;
-            s.li_account.push(account_index(int_at(row, 1, t, id, "account")?, n, t, id)?);
-            s.li_day.push(day_of(int_at(row, 2, t, id, "day")?, t, id, "day")?);
-            s.li_amount.push(int_at(row, 3, t, id, "amount")?);
-            s.li_invoice_key.push(int_at(row, 4, t, id, "invoice_key")?);
-        }
-    }
+/// The rows of `table` with `after < id <= upto`, in id order.
+fn range_query(table: &str, cols: &str) -> String {
+    format!("SELECT {cols} FROM {table} WHERE id > ?1 AND id <= ?2 ORDER BY id")
+}
 
-    // costs
-    {
-        let t = "costs";
-        let cap = stamp.costs.max_id.max(0) as usize;
-        s.cost_account.reserve_exact(cap);
-        s.cost_day.reserve_exact(cap);
-        s.cost_category.reserve_exact(cap);
-        s.cost_amount.reserve_exact(cap);
-        s.cost_driver_units.reserve_exact(cap);
-        let mut stmt = conn.prepare(&format!("SELECT {COST_COLS} FROM costs")).ctx("reading costs")?;
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next().ctx("reading costs")? {
-            let id = int_at(row, 0, t, 0, "id")?;
-            s.cost_account.push(match opt_int_at(row, 1, t, id, "account")? {
-                None => POOLED,
-                Some(a) => account_index(a, n, t, id)? as i64,
-            });
-            s.cost_day.push(day_of(int_at(row, 2, t, id, "day")?, t, id, "day")?);
-            let c = int_at(row, 3, t, id, "category")?;
-            let ci = if c >= 0 && (c as usize) < cat_map.len() { cat_map[c as usize] } else { u32::MAX };
-            if ci == u32::MAX {
-                return Err(bad(t, id, "category", &format!("{c} is not a cost category id")));
-            }
-            s.cost_category.push(ci);
-            s.cost_amount.push(int_at(row, 4, t, id, "amount")?);
-            s.cost_driver_units.push(opt_int_at(row, 5, t, id, "driver_units")?.unwrap_or(NULL_I64));
-        }
+fn read_line_items(conn: &Connection, n: usize, after: i64, upto: i64, s: &mut StoreInputs) -> Result<()> {
+    let t = "line_items";
+    let cap = (upto - after).max(0) as usize;
+    s.li_account.reserve_exact(cap);
+    s.li_day.reserve_exact(cap);
+    s.li_amount.reserve_exact(cap);
+    s.li_invoice_key.reserve_exact(cap);
+    let mut stmt = conn.prepare(&range_query(t, LI_COLS)).ctx("reading line_items")?;
+    let mut rows = stmt.query([after, upto]).ctx("reading line_items")?;
+    while let Some(row) = rows.next().ctx("reading line_items")? {
+        let id = int_at(row, 0, t, 0, "id")?;
+        s.li_account.push(account_index(int_at(row, 1, t, id, "account")?, n, t, id)?);
+        s.li_day.push(day_of(int_at(row, 2, t, id, "day")?, t, id, "day")?);
+        s.li_amount.push(int_at(row, 3, t, id, "amount")?);
+        s.li_invoice_key.push(int_at(row, 4, t, id, "invoice_key")?);
     }
+    Ok(())
+}
 
-    // events
-    {
-        let t = "events";
-        let cap = stamp.events.max_id.max(0) as usize;
-        s.ev_account.reserve_exact(cap);
-        s.ev_day.reserve_exact(cap);
-        s.ev_kind.reserve_exact(cap);
-        let mut stmt = conn.prepare(&format!("SELECT {EV_COLS} FROM events")).ctx("reading events")?;
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next().ctx("reading events")? {
-            let id = int_at(row, 0, t, 0, "id")?;
-            s.ev_account.push(account_index(int_at(row, 1, t, id, "account")?, n, t, id)?);
-            s.ev_day.push(day_of(int_at(row, 2, t, id, "day")?, t, id, "day")?);
-            let k = int_at(row, 3, t, id, "kind")?;
-            let ki = if k >= 0 && (k as usize) < kind_map.len() { kind_map[k as usize] } else { u32::MAX };
-            if ki == u32::MAX {
-                return Err(bad(t, id, "kind", &format!("{k} is not an event kind id")));
-            }
-            s.ev_kind.push(ki);
+fn read_costs(conn: &Connection, n: usize, cat_map: &[u32], after: i64, upto: i64, s: &mut StoreInputs) -> Result<()> {
+    let t = "costs";
+    let cap = (upto - after).max(0) as usize;
+    s.cost_account.reserve_exact(cap);
+    s.cost_day.reserve_exact(cap);
+    s.cost_category.reserve_exact(cap);
+    s.cost_amount.reserve_exact(cap);
+    s.cost_driver_units.reserve_exact(cap);
+    let mut stmt = conn.prepare(&range_query(t, COST_COLS)).ctx("reading costs")?;
+    let mut rows = stmt.query([after, upto]).ctx("reading costs")?;
+    while let Some(row) = rows.next().ctx("reading costs")? {
+        let id = int_at(row, 0, t, 0, "id")?;
+        s.cost_account.push(match opt_int_at(row, 1, t, id, "account")? {
+            None => POOLED,
+            Some(a) => account_index(a, n, t, id)? as i64,
+        });
+        s.cost_day.push(day_of(int_at(row, 2, t, id, "day")?, t, id, "day")?);
+        let c = int_at(row, 3, t, id, "category")?;
+        let ci = if c >= 0 && (c as usize) < cat_map.len() { cat_map[c as usize] } else { u32::MAX };
+        if ci == u32::MAX {
+            return Err(bad(t, id, "category", &format!("{c} is not a cost category id")));
         }
+        s.cost_category.push(ci);
+        s.cost_amount.push(int_at(row, 4, t, id, "amount")?);
+        s.cost_driver_units.push(opt_int_at(row, 5, t, id, "driver_units")?.unwrap_or(NULL_I64));
     }
-    s.stamp = stamp;
-    Ok(s)
+    Ok(())
+}
+
+fn read_events(conn: &Connection, n: usize, kind_map: &[u32], after: i64, upto: i64, s: &mut StoreInputs) -> Result<()> {
+    let t = "events";
+    let cap = (upto - after).max(0) as usize;
+    s.ev_account.reserve_exact(cap);
+    s.ev_day.reserve_exact(cap);
+    s.ev_kind.reserve_exact(cap);
+    let mut stmt = conn.prepare(&range_query(t, EV_COLS)).ctx("reading events")?;
+    let mut rows = stmt.query([after, upto]).ctx("reading events")?;
+    while let Some(row) = rows.next().ctx("reading events")? {
+        let id = int_at(row, 0, t, 0, "id")?;
+        s.ev_account.push(account_index(int_at(row, 1, t, id, "account")?, n, t, id)?);
+        s.ev_day.push(day_of(int_at(row, 2, t, id, "day")?, t, id, "day")?);
+        let k = int_at(row, 3, t, id, "kind")?;
+        let ki = if k >= 0 && (k as usize) < kind_map.len() { kind_map[k as usize] } else { u32::MAX };
+        if ki == u32::MAX {
+            return Err(bad(t, id, "kind", &format!("{k} is not an event kind id")));
+        }
+        s.ev_kind.push(ki);
+    }
+    Ok(())
 }

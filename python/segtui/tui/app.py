@@ -1,0 +1,259 @@
+"""The segtui terminal app: ``run(db_path)`` opens it; ``SegtuiApp(db_path)`` for tests.
+
+Screens form a stack (enter dives, escape goes back, ``q`` goes back and quits on the first
+screen). Every key is a named action of ``segtui.tui.actions`` (footer, help and command palette
+come from there; ``segtui.toml`` ``[keys]`` rebinds them). Nothing heavy runs on the UI thread:
+screens start tasks (``segtui.tui.tasks``) and apply their results when they arrive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+
+from segtui.store import open_store
+from segtui.tui import actions, playbooks
+from segtui.tui.data import Snapshot, Store
+from segtui.tui.grid import Grid
+from segtui.tui.screens.base import BaseScreen
+from segtui.tui.screens.help import HelpScreen
+from segtui.tui.screens.prompt import Confirm, Picker
+
+
+class ActionCommands(Provider):
+    """Every named action available on the current screen, by name."""
+
+    def _entries(self) -> list[actions.NamedAction]:
+        screen = self.screen
+        scopes = screen.scopes() if isinstance(screen, BaseScreen) else ("app",)
+        return [a for s in scopes for a in actions.in_scope(s) if a.palette]
+
+    def _runner(self, a: actions.NamedAction) -> Callable[[], Any]:
+        app = self.app
+        screen = self.screen
+
+        async def run() -> None:
+            if a.scope == "table":
+                focused = screen.focused if isinstance(screen.focused, Grid) else None
+                target = focused or next(iter(screen.query(Grid)), None)
+                if target is None:
+                    app.notify("There is no table on this screen.", severity="warning")
+                    return
+                await app.run_action(a.action, target)
+            elif a.scope == "app":
+                await app.run_action(a.action)
+            else:
+                await app.run_action(a.action, screen)
+
+        return run
+
+    async def discover(self) -> Hits:
+        keymap = getattr(self.app, "keymap", {})
+        for a in self._entries():
+            keys = ", ".join(actions.effective_keys(a, keymap))
+            yield DiscoveryHit(f"{a.label}  ({keys})", self._runner(a), help=a.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        keymap = getattr(self.app, "keymap", {})
+        for a in self._entries():
+            keys = ", ".join(actions.effective_keys(a, keymap))
+            text = f"{a.label}  ({keys})"
+            score = max(matcher.match(text), matcher.match(a.help) * 0.8)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), self._runner(a), help=a.help)
+
+
+class SegtuiApp(App):
+    TITLE = "segtui"
+    BINDINGS = actions.bindings("app")
+    COMMANDS = {ActionCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+
+    def __init__(self, db_path: Path, *, config_path: Path | None = None) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.store = Store(self.db_path)
+        self.config_path = config_path or self.db_path.parent / "segtui.toml"
+        self.keymap = actions.load_keymap(self.config_path)
+        self.segments = playbooks.load(self.db_path, self.config_path)
+        self.snapshots: list[Snapshot] = []
+        self.snapshot: Snapshot | None = None
+        self.snapshots_loaded = False
+        self.settle_log: list[tuple[float, str, str]] = []
+        self.timings: list[tuple[str, float]] = []
+
+    # --- start -----------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        from segtui.tui.screens.overview import OverviewScreen
+
+        return OverviewScreen()
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def set_snapshots(self, snapshots: list[Snapshot], current: Snapshot | None) -> None:
+        self.snapshots = snapshots
+        self.snapshot = current
+        self.snapshots_loaded = True
+
+    def set_snapshot(self, snap: Snapshot) -> None:
+        if self.snapshot is not None and snap.id == self.snapshot.id:
+            return
+        self.snapshot = snap
+        for screen in self.screen_stack:
+            if isinstance(screen, BaseScreen):
+                screen.snapshot_changed()
+
+    def previous_snapshot(self, snap: Snapshot | None = None) -> Snapshot | None:
+        snap = snap or self.snapshot
+        return None if snap is None else Store.previous(self.snapshots, snap)
+
+    def warm_up(self) -> None:
+        """After the first paint, import the other screens in the background so the first visit to
+        each is as quick as the next."""
+        if getattr(self, "_warmed", False):
+            return
+        self._warmed = True
+
+        def work() -> None:
+            for name in ("accounts", "account", "migration", "profitability", "cohorts", "help", "prompt"):
+                importlib.import_module(f"segtui.tui.screens.{name}")
+
+        self.run_worker(work, thread=True, group="warm-up", exit_on_error=False)
+
+    # --- measurement hooks (tests and bench/tui.py) -------------------------------------------------
+
+    def note_settled(self, screen: Screen, what: str) -> None:
+        self.settle_log.append((time.perf_counter(), type(screen).__name__, what))
+
+    def log_timing(self, what: str, seconds: float) -> None:
+        self.timings.append((what, seconds))
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if not isinstance(screen, BaseScreen):
+            return
+        self.push_screen(HelpScreen(f"{screen.TITLE_TEXT} — keys", screen.HELP, screen.scopes()))
+
+    def action_back(self) -> None:
+        screen = self.screen
+        if isinstance(screen, BaseScreen) and screen.cancel_tasks():
+            return
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_reload(self) -> None:
+        screen = self.screen
+        if isinstance(screen, BaseScreen):
+            self.store.forget()  # read from the store again, not from memory
+            screen.reload()
+
+    def action_quit_or_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        else:
+            self.exit()
+
+    def _no_snapshot(self) -> bool:
+        """Say why a screen that needs a snapshot cannot open; True if it cannot."""
+        if not self.snapshots_loaded:
+            self.notify("Still reading the store: try again in a moment.", timeout=3)
+            return True
+        if self.snapshot is None:
+            self.notify("No snapshot yet: press r to score the store, or run `segtui score`.", severity="warning")
+            return True
+        return False
+
+    def action_go(self, name: str) -> None:
+        from segtui.tui.screens.cohorts import CohortsScreen
+        from segtui.tui.screens.migration import MigrationScreen
+        from segtui.tui.screens.profitability import ProfitabilityScreen
+
+        if name == "overview":
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
+        kind = {"migration": MigrationScreen, "profitability": ProfitabilityScreen, "cohorts": CohortsScreen}[name]
+        if isinstance(self.screen, kind) or self._no_snapshot():
+            return
+        self.push_screen(kind())
+
+    def action_pick_snapshot(self) -> None:
+        if self._no_snapshot():
+            return
+        newest_first = list(reversed(self.snapshots))
+        options = [(_snapshot_line(s), s) for s in newest_first]
+        selected = next((i for i, s in enumerate(newest_first) if self.snapshot and s.id == self.snapshot.id), 0)
+
+        def picked(snap: Snapshot | None) -> None:
+            if snap is not None:
+                self.set_snapshot(snap)
+
+        self.push_screen(Picker("Snapshot to show", options, selected), picked)
+
+    def action_score(self) -> None:
+        if importlib.util.find_spec("segtui.scoring") is None:
+            self.notify("Scoring is not part of this build yet; the snapshots already in the store can be browsed.",
+                        title="Score", severity="warning", timeout=8)
+            return
+        screen = self.screen
+        if not isinstance(screen, BaseScreen):
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._start_scoring(screen)
+
+        self.push_screen(Confirm("Score the store now?", "This writes a snapshot as of the latest data (replacing one "
+                                 "of the same date and configuration). It runs in the background and cannot be "
+                                 "stopped halfway; keep browsing meanwhile."), answer)
+
+    def _start_scoring(self, screen: BaseScreen) -> None:
+        scoring = importlib.import_module("segtui.scoring")
+        db = self.db_path
+
+        def work(progress, cancelled):  # noqa: ANN001 - task signature
+            progress(None, "scoring the store")
+            scoring.score_store(db, quiet=True, progress=lambda line: progress(None, f"scoring: {line.strip()}"))
+            return self.store.snapshots()
+
+        def done(snapshots: list[Snapshot]) -> None:
+            self.snapshots = snapshots
+            self.notify("Scoring finished: showing the new snapshot.", title="Score", timeout=6)
+            if snapshots:
+                newest = max(snapshots, key=lambda s: (s.created_at, s.id))
+                self.snapshot = None
+                self.set_snapshot(newest)
+
+        screen.start_task("score", "scoring the store", work, done, background=True)
+
+
+def _snapshot_line(s: Snapshot) -> str:
+    from segtui.tui import fmt
+
+    return f"{s.as_of}  #{s.id:<4} {s.mode:<12} {s.accounts:>12,} accounts  {fmt.money(s.net_revenue):>18}"
+
+
+def run(db_path: Path) -> None:
+    """Open the TUI on the store at ``db_path`` (migrating an older schema first)."""
+    conn = open_store(db_path)
+    conn.close()
+    SegtuiApp(Path(db_path)).run()
+
+
+__all__ = ["SegtuiApp", "run"]

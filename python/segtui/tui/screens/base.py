@@ -1,0 +1,262 @@
+"""What every screen shares: a title line, a task bar (progress, cancel), the footer, tasks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from rich.text import Text
+from textual.widgets import Static
+
+from segtui.tui import actions, fmt
+
+from segtui.tui.tasks import Task, TaskDone, TaskEnded, TaskProgress, run_in_thread
+
+if TYPE_CHECKING:
+    from segtui.tui.app import SegtuiApp
+
+
+class TitleBar(Static):
+    DEFAULT_CSS = """
+    TitleBar { dock: top; height: 1; background: $panel; color: $foreground; text-style: bold; padding: 0 1; }
+    """
+
+
+class TaskBar(Static):
+    """Running tasks, over the last line of the screen (an overlay: showing it never moves the layout).
+
+    A task that finishes within ``DELAY`` seconds is never shown. Known progress is a text bar with
+    its percentage; unknown progress shows the seconds elapsed. Redrawn a few times a second only
+    while something runs (no animation competing with the work for the CPU).
+    """
+
+    DELAY = 0.15
+    DEFAULT_CSS = """
+    TaskBar { dock: bottom; layer: overlay; height: 1; margin: 0 0 1 0; padding: 0 1; display: none;
+              background: $boost; color: $foreground; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.tasks: list[Task] = []
+        self._timer = None
+
+    def show_tasks(self, tasks: list[Task]) -> None:
+        self.tasks = tasks
+        if tasks and self._timer is None:
+            self._timer = self.set_interval(0.25, self._redraw)
+        elif not tasks and self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._redraw()
+
+    def _redraw(self) -> None:
+        now = time.perf_counter()
+        visible = [t for t in self.tasks if now - t.started >= self.DELAY]
+        if not visible:
+            if self.display:
+                self.display = False
+            return
+        task = visible[-1]
+        more = f" (+{len(visible) - 1} more)" if len(visible) > 1 else ""
+        if task.fraction is None:
+            how = f"{now - task.started:.1f} s"
+        else:
+            how = f"{fmt.bar(task.fraction, 12):<12}│ {task.fraction * 100:3.0f} %"
+        hint = "esc cancels" if any(not t.background for t in visible) else "in the background"
+        self.update(f"⏳ {task.label}{more}  {how}  [dim]{hint}[/]")
+        if not self.display:
+            self.display = True
+
+
+class KeyBar(Static):
+    """The footer: this screen's keys, generated from the action registry (effective keys, after
+    ``[keys]`` rebinding), for the focused table, the screen and the app — help first."""
+
+    DEFAULT_CSS = """
+    KeyBar { dock: bottom; height: 1; background: $footer-background; color: $footer-foreground; padding: 0 1; }
+    """
+
+    def refresh_keys(self, scopes: tuple[str, ...]) -> None:
+        from segtui.tui.screens.help import key_text
+
+        keymap = getattr(self.app, "keymap", {})
+        entries = [a for a in actions.REGISTRY if a.id == "app.help"]
+        entries += [a for scope in scopes for a in actions.in_scope(scope) if a.footer and a.id != "app.help"]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, a in enumerate(entries):
+            if i:
+                text.append("  ")
+            text.append(key_text(self.app, actions.effective_keys(a, keymap)[:1]), style="bold")
+            text.append(f" {a.label}")
+        self.update(text)
+
+
+class BaseScreen(Screen):
+    """A screen with tasks. Subclasses set ``SCOPE``, ``HELP`` and ``TITLE``."""
+
+    SCOPE: ClassVar[str] = ""
+    #: keep the screen's ``.body`` out of the layout until its data first arrives (one paint, not two)
+    HIDE_UNTIL_LOADED: ClassVar[bool] = False
+    HELP: ClassVar[str] = ""
+    TITLE_TEXT: ClassVar[str] = ""
+
+    DEFAULT_CSS = """
+    BaseScreen { layout: vertical; layers: default overlay; }
+    BaseScreen.-empty .body { display: none; }
+    .section-title { height: 1; margin: 1 0 0 0; padding: 0 1; text-style: bold; color: $text-accent; }
+    .status { height: 1; padding: 0 1; color: $text-muted; }
+    .empty { padding: 1 2; color: $text-warning; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tasks: dict[str, Task] = {}
+        self._seq = 0
+
+    @property
+    def sapp(self) -> SegtuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose_frame(self) -> ComposeResult:
+        yield TitleBar("", id="title")
+        yield TaskBar(id="tasks")
+        yield KeyBar("", id="keys")
+
+    def set_title(self, text: str) -> None:
+        snap = self.sapp.snapshot
+        where = f"{self.sapp.store.path.name}"
+        if snap is not None:
+            where += f" · snapshot {snap.as_of} (#{snap.id})"
+        self.query_one("#title", TitleBar).update(f"segtui · {text}  [dim]{where}[/]")
+
+    # --- tasks --------------------------------------------------------------------------------
+
+    def start_task(self, group: str, label: str, fn: Callable[..., Any], done: Callable[[Any], None] | None = None,
+                   *, background: bool = False) -> None:
+        """Run ``fn(progress, cancelled)`` in a worker; ``done(result)`` runs on the UI thread."""
+        self._seq += 1
+        task = Task(group, self._seq, label, background=background)
+        self._tasks[group] = task
+        task.worker = run_in_thread(self, task, fn, done)
+        self._show_tasks()
+
+    def running(self, group: str) -> bool:
+        return group in self._tasks
+
+    def cancel_tasks(self) -> bool:
+        """Cancel the foreground tasks; True if there were any."""
+        fg = [t for t in self._tasks.values() if not t.background]
+        for t in fg:
+            if t.worker is not None:
+                t.worker.cancel()
+            self._tasks.pop(t.group, None)
+        if fg:
+            self._show_tasks()
+            self.notify(f"Cancelled: {fg[-1].label}. ctrl+r reads it again.", timeout=4)
+            for t in fg:
+                self.task_cancelled(t.group)
+        return bool(fg)
+
+    def task_cancelled(self, group: str) -> None:
+        """A task of this screen was cancelled: say so in every table still waiting for its data."""
+        from segtui.tui.widgets import TablePanel
+
+        self.loaded()
+        for panel in self.query(TablePanel):
+            view = panel.grid.view
+            if view is None or view.source.height == 0:
+                panel.set_extra("not read: cancelled (ctrl+r reads it again)")
+
+    def reload(self) -> None:
+        """Read this screen's data again (``ctrl+r``)."""
+        load = getattr(self, "load", None)
+        if callable(load):
+            load()
+
+    def _show_tasks(self) -> None:
+        try:
+            bar = self.query_one("#tasks", TaskBar)
+        except Exception:
+            return
+        bar.show_tasks(list(self._tasks.values()))
+
+    def _current(self, group: str, seq: int) -> Task | None:
+        task = self._tasks.get(group)
+        return task if task is not None and task.seq == seq else None
+
+    @on(TaskProgress)
+    def _on_progress(self, msg: TaskProgress) -> None:
+        task = self._current(msg.group, msg.seq)
+        if task is None:
+            return
+        task.fraction, task.label = msg.fraction, msg.label
+        self._show_tasks()
+
+    @on(TaskDone)
+    def _on_done(self, msg: TaskDone) -> None:
+        task = self._current(msg.group, msg.seq)
+        if task is None:
+            return
+        del self._tasks[msg.group]
+        self._show_tasks()
+        if msg.callback is not None:
+            msg.callback(msg.result)
+        self.sapp.log_timing(msg.group, time.perf_counter() - task.started)
+        self.call_after_refresh(self.sapp.note_settled, self, msg.group)
+
+    @on(TaskEnded)
+    def _on_ended(self, msg: TaskEnded) -> None:
+        task = self._current(msg.group, msg.seq)
+        if task is None:
+            return
+        del self._tasks[msg.group]
+        self._show_tasks()
+        if msg.error is not None:
+            self.loaded()
+            self.notify(f"{task.label}: {msg.error}", title="Failed", severity="error", timeout=10)
+            self.task_failed(msg.group, msg.error)
+        self.call_after_refresh(self.sapp.note_settled, self, msg.group)
+
+    def task_failed(self, group: str, error: BaseException) -> None:
+        """Hook: show an error state in the screen."""
+
+    # --- snapshot changes -------------------------------------------------------------------------
+
+    def snapshot_changed(self) -> None:
+        """Hook: the app's current snapshot changed; reload what depends on it."""
+
+    def on_mount(self) -> None:
+        if self.HIDE_UNTIL_LOADED:
+            self.add_class("-empty")
+        self._refresh_keys()
+
+    def loaded(self) -> None:
+        """The screen's data arrived (or will not): show its body."""
+        self.remove_class("-empty")
+
+    def on_descendant_focus(self) -> None:
+        self._refresh_keys()
+
+    def on_descendant_blur(self) -> None:
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        from segtui.tui.grid import Grid
+
+        scopes = tuple(s for s in (("table" if isinstance(self.focused, Grid) else ""), self.SCOPE, "app") if s)
+        try:
+            self.query_one("#keys", KeyBar).refresh_keys(scopes)
+        except Exception:
+            return
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self.sapp.note_settled, self, "resume")
+
+    @classmethod
+    def scopes(cls) -> tuple[str, ...]:
+        return tuple(s for s in (cls.SCOPE, "table", "app") if s)

@@ -1,0 +1,137 @@
+"""Display widgets shared by the screens: key figures, text bar charts, a table with a status line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from segtui.tui import fmt
+from segtui.tui.grid import Grid
+
+
+class Figures(Static):
+    """Label/value pairs laid out in as many columns as fit."""
+
+    DEFAULT_CSS = """
+    Figures { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, *, columns: int = 3, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.items: list[tuple[str, str]] = []
+        self.columns = columns
+
+    def set_items(self, items: Sequence[tuple[str, str]]) -> None:
+        self.items = list(items)
+        self.refresh(layout=True)
+
+    def render(self) -> Table:
+        width = self.size.width or 120
+        need = (max((len(k) for k, _ in self.items), default=1) + max((len(v) for _, v in self.items), default=1) + 3)
+        cols = max(1, min(self.columns, width // need))
+        table = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(cols):
+            table.add_column(style="dim", no_wrap=True)
+            table.add_column(style="bold", no_wrap=True, ratio=1)
+        row: list[str | Text] = []
+        for label, value in self.items:
+            row += [label, value]
+            if len(row) == cols * 2:
+                table.add_row(*row)
+                row = []
+        if row:
+            table.add_row(*row, *([""] * (cols * 2 - len(row))))
+        return table
+
+
+class ShareBars(Widget):
+    """One line per item: label, a bar of its share, the share and the value, written out."""
+
+    DEFAULT_CSS = """
+    ShareBars { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.items: list[tuple[str, float | None, str]] = []
+
+    def set_items(self, items: Sequence[tuple[str, float | None, str]]) -> None:
+        self.items = list(items)
+        self.styles.height = max(1, len(self.items))
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if not self.items:
+            return Text("")
+        width = self.size.width or 80
+        label_w = min(max(len(i[0]) for i in self.items), 22)
+        value_w = max(len(i[2]) for i in self.items)
+        bar_w = max(4, width - label_w - value_w - 12)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        for n, (label, share, value) in enumerate(self.items):
+            if n:
+                out.append("\n")
+            out.append(f"{label[:label_w]:<{label_w}} ")
+            b = fmt.bar(share, bar_w)
+            out.append(f"{b:<{bar_w}}", style="bold")
+            out.append(f" {fmt.pct(share):>8} ")
+            out.append(f"{value:>{value_w}}", style="dim")
+        return out
+
+
+class TablePanel(Vertical):
+    """A titled grid with a status line (rows shown / total, sort, filter, the cell under the cursor)."""
+
+    DEFAULT_CSS = """
+    TablePanel { height: auto; }
+    TablePanel > .panel-title { height: 1; padding: 0 1; text-style: bold; color: $text-accent; }
+    TablePanel > .panel-status { height: 1; padding: 0 1; color: $text-muted; }
+    TablePanel > Grid { height: auto; }
+    """
+
+    def __init__(self, title: str, grid: Grid, *, noun: str = "rows", id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.title_text = title
+        self.grid = grid
+        self.noun = noun
+        self.extra = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.title_text, classes="panel-title")
+        yield self.grid
+        yield Label("", classes="panel-status")
+
+    def set_title(self, text: str) -> None:
+        self.title_text = text
+        self.query_one(".panel-title", Label).update(text)
+
+    def set_extra(self, text: str) -> None:
+        self.extra = text
+        self._status()
+
+    @on(Grid.Changed)
+    def _changed(self, event: Grid.Changed) -> None:
+        self._status()
+
+    def _status(self) -> None:
+        view = self.grid.view
+        if view is None:
+            return
+        shown, total = view.rows.height, view.source.height
+        parts = [f"{shown:,} {self.noun}" if shown == total else f"{shown:,} of {total:,} {self.noun}"]
+        if view.sort:
+            label = next((c.label for c in view.cols if c.key == view.sort[0]), view.sort[0])
+            parts.append(f"sorted by {label} {'▼ descending' if view.sort[1] else '▲ ascending'}")
+        if view.filter:
+            parts.append(f"filter: {view.filter}")
+        if self.extra:
+            parts.append(self.extra)
+        self.query_one(".panel-status", Label).update(" · ".join(parts))

@@ -1,0 +1,631 @@
+"""Pilot tests: real key presses through every screen of the TUI, asserting what is shown."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import functools
+import sqlite3
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+from tui_fixtures import build_store
+
+from segtui.output import render
+from segtui.tui import data as data_mod
+from segtui.tui.app import SegtuiApp
+from segtui.tui.grid import Grid
+from segtui.tui.screens.account import AccountScreen
+from segtui.tui.screens.accounts import AccountsScreen
+from segtui.tui.screens.cohorts import CohortsScreen
+from segtui.tui.screens.help import HelpScreen
+from segtui.tui.screens.migration import MigrationScreen
+from segtui.tui.screens.overview import OverviewScreen
+from segtui.tui.screens.profitability import ProfitabilityScreen
+from segtui.tui.screens.prompt import Prompt
+
+SIZE = (120, 40)
+
+
+def aio(fn):  # noqa: ANN001, ANN201
+    """Run an async test (no asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        return asyncio.run(fn(*args, **kwargs))
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_store(tmp_path_factory.mktemp("tui") / "store.db")
+
+
+def make_app(db: Path, config: Path | None = None) -> SegtuiApp:
+    app = SegtuiApp(db, config_path=config or db.parent / "none.toml")
+    app.theme = "textual-dark"
+    return app
+
+
+async def settle(pilot) -> None:  # noqa: ANN001
+    """Wait until no worker runs and every message they posted has been handled."""
+    app = pilot.app
+    for _ in range(50):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers) and not _busy(app):
+            await pilot.pause()
+            return
+    raise AssertionError("the app did not settle")
+
+
+def _busy(app: SegtuiApp) -> bool:
+    screen = app.screen
+    return bool(getattr(screen, "_tasks", {}))
+
+
+async def press(pilot, *keys: str) -> None:  # noqa: ANN001
+    for k in keys:
+        await pilot.press(k)
+        await settle(pilot)
+
+
+def grid(app: SegtuiApp, selector: str) -> Grid:
+    return app.screen.query_one(selector, Grid)
+
+
+def column(g: Grid, key: str) -> list:
+    return g.view.rows[key].to_list()
+
+
+def screen_text(app: SegtuiApp) -> str:
+    """The text of every label and text block of the screen, including the parts scrolled out of view."""
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Label, Static
+
+    console = Console(width=200, file=io.StringIO(), color_system=None, record=True)
+    for w in app.screen.query("*"):
+        if isinstance(w, (Static, Label)) and w.display:
+            r = w.render()
+            r = getattr(r, "_renderable", r)  # a Rich renderable wrapped by Textual
+            console.print(r if hasattr(r, "__rich_console__") or hasattr(r, "__rich__") else str(r))
+    return console.export_text()
+
+
+def _lines(app: SegtuiApp) -> list[str]:
+    from rich.console import Console
+
+    console = Console(width=SIZE[0], record=True, file=open("/dev/null", "w"), color_system=None)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+def sql(db: Path, q: str, *args):  # noqa: ANN201
+    with sqlite3.connect(db) as conn:
+        return conn.execute(q, args).fetchall()
+
+
+# --- overview ------------------------------------------------------------------------------------------
+
+
+@aio
+async def test_overview_shows_key_figures_and_segments(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        (snap_id, net, n), = sql(store, "SELECT id, net_revenue, accounts FROM snapshots ORDER BY as_of_day DESC LIMIT 1")
+        text = "\n".join(_lines(app))
+        assert "snapshot 2025-06-30 (#3)" in text
+        assert re.search(rf"Accounts +{n} ", text)
+        assert f"{net // 100:,}.{net % 100:02d}" in text  # net revenue, exact
+        g = grid(app, "#segments-grid")
+        rows = g.view.rows
+        assert rows["group"][0] == "Champions"
+        expected = dict(sql(store, "SELECT rfm_segment, count(*) FROM snapshot_accounts WHERE snapshot=? GROUP BY 1", snap_id))
+        assert dict(zip(rows["group"], rows["accounts"])) == expected
+        assert rows["revenue"].sum() == net  # the table reconciles with the store
+        # the change since the previous snapshot is shown with its sign
+        prev = dict(sql(store, "SELECT rfm_segment, count(*) FROM snapshot_accounts WHERE snapshot=2 GROUP BY 1"))
+        change = dict(zip(rows["group"], rows["change"]))
+        assert change["Promising"] == expected["Promising"] - prev.get("Promising", 0) == 1
+        assert " +1" in text
+        # the revenue-share chart writes each share out (never colour alone)
+        assert "63.3 %" in text and "█" in text
+        assert "Top 20 % earn" in text and "69.4 % of revenue" in text
+
+
+@aio
+async def test_group_by_cycles_dimensions(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "v")
+        assert set(column(grid(app, "#segments-grid"), "group")) >= {"Champions", "Loyal", "At Risk", "Dormant", "Lost"}
+        await press(pilot, "v", "v")  # primary, then quadrant
+        groups = column(grid(app, "#segments-grid"), "group")
+        assert groups[0] == "high revenue, low cost"
+        assert "Accounts by profitability quadrant" in screen_text(app)
+
+
+@aio
+async def test_segment_accounts_sort_filter_and_back(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")  # Champions
+        assert isinstance(app.screen, AccountsScreen)
+        g = grid(app, "#accounts-grid")
+        keys = column(g, "account_key")
+        n, = sql(store, "SELECT count(*) FROM snapshot_accounts WHERE snapshot=3 AND rfm_segment='Champions'")[0]
+        assert len(keys) == n
+        assert keys[0] == "ACME"  # sorted by revenue, largest first
+        assert column(g, "revenue") == sorted(column(g, "revenue"), reverse=True)
+        assert "revenue ▼" in "\n".join(_lines(app))
+        # sort by name: move to the name column (l) and press s
+        await press(pilot, "l", "s")
+        names = column(g, "name")
+        assert names == sorted(names)
+        assert "sorted by name ▲ ascending" in screen_text(app)
+        await press(pilot, "s")
+        assert column(g, "name") == sorted(names, reverse=True)
+        # filter with a comparison
+        await pilot.press("slash")
+        assert isinstance(app.screen, Prompt)
+        await pilot.press(*"revenue>20000", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, AccountsScreen)
+        kept = column(g, "revenue")
+        assert kept and all(v > 2_000_000 for v in kept) and len(kept) < n
+        assert f"{len(kept)} of {n} accounts" in screen_text(app)
+        # escape goes back to the overview, q on the overview quits
+        await press(pilot, "escape")
+        assert isinstance(app.screen, OverviewScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0 or not app.is_running
+
+
+@aio
+async def test_filter_errors_are_explained(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")
+        g = grid(app, "#accounts-grid")
+        before = g.view.rows.height
+        await pilot.press("slash", *"wobble<3", "enter")
+        await settle(pilot)
+        assert g.view.rows.height == before
+        messages = [n.message for n in app._notifications]
+        assert any("no column 'wobble'" in m for m in messages)
+
+
+@aio
+async def test_money_losing_filter_finds_globex(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # Loyal is the second row
+        await press(pilot, "j", "enter")
+        assert "Loyal" in screen_text(app)
+        await pilot.press("slash", *"margin<0", "enter")
+        await settle(pilot)
+        g = grid(app, "#accounts-grid")
+        assert column(g, "account_key") == ["GLOBEX"]
+        assert "-1,923.49" in "\n".join(_lines(app))
+
+
+# --- account ---------------------------------------------------------------------------------------------
+
+
+@aio
+async def test_account_screen(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter")  # Champions -> ACME
+        assert isinstance(app.screen, AccountScreen)
+        text = screen_text(app)
+        assert "ACME" in text and "Acme Corp" in text
+        assert "Champions" in text and "R 4/5" in text and "F 5/5" in text
+        assert "churn risk 5/100 (low)" in text
+        (rev, direct, alloc, margin), = sql(
+            store, "SELECT revenue, direct_cost, allocated_cost, margin FROM snapshot_accounts WHERE snapshot=3 AND account=1")
+        assert f"{rev // 100:,}.{rev % 100:02d}" in text
+        assert f"-{alloc // 100:,}.{alloc % 100:02d}" in text
+        assert "direct: shipping" in text and "direct: support" in text
+        assert "profitable" in text
+        assert "Playbook (Champions)" in text and "ask for referrals" in text
+        history = grid(app, "#history-grid")
+        assert column(history, "rfm_segment") == ["Champions"] * 3
+        items = grid(app, "#items-grid")
+        total, = sql(store, "SELECT count(*) FROM line_items WHERE account=1")[0]
+        newest, = sql(store, "SELECT max(day) FROM line_items WHERE account=1")[0]
+        assert items.view.rows.height == 50
+        assert f"page 1 of {-(-total // 50)}, {total} in all" in text
+        assert items.view.rows["date"][0] == data_mod.day_to_date(newest)
+        first_page = column(items, "invoice")
+        await press(pilot, "right_square_bracket")
+        assert "page 2 of" in screen_text(app)
+        assert column(items, "invoice") != first_page
+        await press(pilot, "left_square_bracket")
+        assert column(items, "invoice") == first_page
+        # back, back: the overview again
+        await press(pilot, "escape", "escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+@aio
+async def test_playbook_follows_segtui_toml(store: Path, tmp_path: Path) -> None:
+    config = tmp_path / "segtui.toml"
+    config.write_text('[playbooks."Champions"]\nowner = "ana"\ndue_days = 2\n')
+    app = make_app(store, config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter")
+        text = screen_text(app)
+        assert "Playbook (Champions)" in text and "ask for referrals" in text
+        assert "owner ana" in text and "act within 2 days" in text
+
+
+@aio
+async def test_account_with_churn_reasons_and_loss(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "p")
+        assert isinstance(app.screen, ProfitabilityScreen)
+        losers = grid(app, "#losers-grid")
+        assert column(losers, "account_key")[0] == "GLOBEX"
+        losers.focus()
+        await press(pilot, "enter")
+        assert isinstance(app.screen, AccountScreen)
+        text = screen_text(app)
+        assert "LOSES MONEY" in text
+        assert "ticket_spike: a spike in support tickets" in text
+
+
+# --- migration -------------------------------------------------------------------------------------------
+
+
+@aio
+async def test_migration_matrix_toggle_and_drill(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "m")
+        assert isinstance(app.screen, MigrationScreen)
+        assert "A 2025-05-31 (#2) → B 2025-06-30 (#3)" in screen_text(app)
+        g = grid(app, "#matrix-grid")
+        pairs = dict(((a, b), n) for a, b, n in sql(store, """
+            SELECT a.rfm_segment, b.rfm_segment, count(*) FROM snapshot_accounts b
+            JOIN snapshot_accounts a ON a.account = b.account AND a.snapshot = 2
+            WHERE b.snapshot = 3 GROUP BY 1, 2"""))
+        rows = {r["from"]: r for r in g.view.rows.iter_rows(named=True)}
+        assert rows["Champions"]["Champions"] == pairs[("Champions", "Champions")]
+        assert rows["Loyal"]["total"] == sum(n for (a, _b), n in pairs.items() if a == "Loyal")
+        # move onto Champions -> Loyal and read the cell line
+        await press(pilot, "l", "l")
+        assert "Champions → Loyal: 2 accounts" in screen_text(app)
+        await press(pilot, "t")
+        assert "cells: revenue in A" in screen_text(app)
+        rev_a = sum(r for (r,) in sql(store, """
+            SELECT a.revenue FROM snapshot_accounts b JOIN snapshot_accounts a ON a.account=b.account AND a.snapshot=2
+            WHERE b.snapshot=3 AND a.rfm_segment='Champions' AND b.rfm_segment='Loyal'"""))
+        assert grid(app, "#matrix-grid").view.rows.filter(pl.col("from") == "Champions")["Loyal"][0] == rev_a
+        await press(pilot, "enter")
+        assert isinstance(app.screen, AccountsScreen)
+        moved = grid(app, "#accounts-grid")
+        assert moved.view.rows.height == 2
+        assert set(column(moved, "from")) == {"Champions"}
+        assert set(column(moved, "rfm_segment")) == {"Loyal"}
+        await press(pilot, "escape")
+        assert isinstance(app.screen, MigrationScreen)
+        # velocity: net change per segment
+        vel = grid(app, "#velocity-grid")
+        promising = vel.view.rows.filter(pl.col("segment") == "Promising").row(0, named=True)
+        assert promising["net"] == 1 and promising["inflow"] == 1
+
+
+@aio
+async def test_migration_without_a_series(tmp_path: Path) -> None:
+    db = build_store(tmp_path / "one.db", as_of=("2025-06-30",))
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "m")
+        assert "No series yet" in screen_text(app)
+        assert "segtui score --every month" in screen_text(app)
+
+
+# --- cohorts ---------------------------------------------------------------------------------------------
+
+
+@aio
+async def test_cohorts_logo_and_revenue(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "c")
+        assert isinstance(app.screen, CohortsScreen)
+        g = grid(app, "#cohort-grid")
+        first = g.view.rows.row(0, named=True)
+        assert first["cohort"] == "2024-01" and first["m0"] == 1.0
+        # ACME, GLOBEX and INITECH bought in January 2024 and every month after until Initech stopped
+        assert first["accounts"] == 3
+        assert "logo retention" in screen_text(app)
+        await press(pilot, "t")
+        assert "revenue retention" in screen_text(app)
+        assert grid(app, "#cohort-grid").view.rows["m0"][0] == 1.0
+
+
+# --- everywhere ------------------------------------------------------------------------------------------
+
+
+@aio
+async def test_help_lists_this_screens_keys(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "m")
+        await press(pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "Migration — keys" in text
+        assert "Counts/revenue" in text and "Pick snapshot A" in text  # this screen's own actions
+        assert "Sort by the cursor's column" in text  # tables
+        assert "quit on the first screen" in text  # everywhere
+        await press(pilot, "escape")
+        assert isinstance(app.screen, MigrationScreen)
+
+
+@aio
+async def test_export_writes_what_is_shown(store: Path, tmp_path: Path) -> None:
+    app = make_app(store)
+    out = tmp_path / "champions.csv"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")
+        g = grid(app, "#accounts-grid")
+        await pilot.press("slash", *"margin>1000", "enter")
+        await settle(pilot)
+        expected_frame, money = g.export_frame()
+        await pilot.press("e")
+        await pilot.pause()
+        prompt = app.screen
+        assert isinstance(prompt, Prompt)
+        assert prompt.value.endswith(".csv") and "segtui-champions" in prompt.value
+        inp = prompt.query_one("Input")
+        inp.value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+    assert out.read_bytes() == render(expected_frame, "csv", money=money)
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("account_key,name,rfm_segment")
+    acme = [line for line in out.read_text().splitlines() if line.startswith("ACME,")][0]
+    (rev,), = sql(store, "SELECT revenue FROM snapshot_accounts WHERE snapshot=3 AND account=1")
+    assert f",{rev // 100}.{rev % 100:02d}," in acme  # money exact, no separators
+
+
+@aio
+async def test_export_parquet_keeps_money_exact(store: Path, tmp_path: Path) -> None:
+    app = make_app(store)
+    out = tmp_path / "segments.parquet"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("Input").value = str(out)
+        await pilot.press("enter")
+        await settle(pilot)
+    frame = pl.read_parquet(out)
+    (net,), = sql(store, "SELECT net_revenue FROM snapshots WHERE id=3")
+    from decimal import Decimal
+
+    assert sum(frame["revenue"].to_list(), Decimal(0)) == Decimal(net) / 100
+
+
+@aio
+async def test_copy_cell(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "y")
+        assert app.clipboard == "ACME"
+        await press(pilot, *"lll", "y")  # the revenue column
+        (rev,), = sql(store, "SELECT revenue FROM snapshot_accounts WHERE snapshot=3 AND account=1")
+        assert app.clipboard == f"{rev // 100}.{rev % 100:02d}"
+
+
+@aio
+async def test_vim_keys_move_the_cursor(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        g = grid(app, "#segments-grid")
+        await press(pilot, "j", "j", "l")
+        assert (g.cursor_row, g.cursor_column) == (2, 1)
+        await press(pilot, "G")
+        assert g.cursor_row == g.view.rows.height - 1
+        await press(pilot, "g", "h")
+        assert (g.cursor_row, g.cursor_column) == (0, 0)
+
+
+@aio
+async def test_keys_can_be_rebound_in_segtui_toml(store: Path, tmp_path: Path) -> None:
+    config = tmp_path / "segtui.toml"
+    config.write_text('[keys]\n"table.sort" = "S"\n"app.migration" = "M"\n')
+    app = make_app(store, config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "l")
+        g = grid(app, "#accounts-grid")
+        before = column(g, "name")
+        await press(pilot, "s")
+        assert column(g, "name") == before  # s no longer sorts
+        await press(pilot, "S")
+        assert column(g, "name") == sorted(before)
+        await press(pilot, "m")
+        assert isinstance(app.screen, AccountsScreen)
+        await press(pilot, "M")
+        assert isinstance(app.screen, MigrationScreen)
+        await press(pilot, "question_mark")
+        assert "S" in screen_text(app)
+
+
+@aio
+async def test_snapshot_picker_switches_every_screen(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "d")
+        # newest first: 2025-06-30, 2025-05-31, 2025-04-30
+        await press(pilot, "j", "j", "enter")
+        assert app.snapshot is not None and app.snapshot.id == 1
+        assert "snapshot 2025-04-30 (#1)" in "\n".join(_lines(app))
+        counts = dict(sql(store, "SELECT rfm_segment, count(*) FROM snapshot_accounts WHERE snapshot=1 GROUP BY 1"))
+        g = grid(app, "#segments-grid")
+        assert dict(zip(column(g, "group"), column(g, "accounts"))) == counts
+        assert "no earlier snapshot" in screen_text(app)
+
+
+def _slow_frames(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make every bulk read of a snapshot wait until the returned event is set."""
+    from segtui import queries
+
+    gate = threading.Event()
+    for name in ("read_frame", "snapshot_frame"):
+        real = getattr(queries, name)
+
+        def slow(*args, _real=real, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            gate.wait(30)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(queries, name, slow)
+    return gate
+
+
+async def _wait_for_text(pilot, text: str) -> str:  # noqa: ANN001
+    for _ in range(100):
+        await pilot.pause(0.02)
+        painted = "\n".join(_lines(pilot.app))
+        if text in painted:
+            return painted
+    raise AssertionError(f"{text!r} never showed")
+
+
+@aio
+async def test_escape_cancels_a_long_action(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = _slow_frames(monkeypatch)
+    gate.set()
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.store.forget()
+        gate.clear()
+        await pilot.press("enter")
+        painted = await _wait_for_text(pilot, "reading the accounts of 2025-06-30")
+        assert isinstance(app.screen, AccountsScreen)
+        assert app.screen.running("accounts")
+        assert "esc cancels" in painted
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AccountsScreen)  # escape cancelled, it did not go back
+        assert not app.screen.running("accounts")
+        assert any("Cancelled" in n.message for n in app._notifications)
+        assert "ctrl+r reads it again" in screen_text(app)
+        gate.set()
+        await press(pilot, "ctrl+r")  # read it again
+        assert grid(app, "#accounts-grid").view.rows.height > 0
+        await press(pilot, "escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+@aio
+async def test_first_read_can_be_cancelled_and_redone(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = _slow_frames(monkeypatch)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await _wait_for_text(pilot, "reading 2025-06-30 by rfm_segment")
+        text = screen_text(app)
+        assert "Accounts" in text and "48" in text  # the snapshot's own figures are painted meanwhile
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen) and app.is_running
+        assert "ctrl+r reads it again" in screen_text(app)
+        gate.set()
+        await press(pilot, "ctrl+r")
+        assert grid(app, "#segments-grid").view.rows.height == 11
+
+
+@aio
+async def test_a_store_without_snapshots(tmp_path: Path) -> None:
+    from segtui.store import open_store
+
+    db = tmp_path / "empty.db"
+    open_store(db, create=True).close()
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "No snapshot in this store yet" in text and "segtui score" in text
+        await press(pilot, "m")
+        assert isinstance(app.screen, OverviewScreen)
+        assert any("No snapshot yet" in n.message for n in app._notifications)
+
+
+@aio
+async def test_palette_runs_named_actions(store: Path) -> None:
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Migration")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MigrationScreen)
+
+
+@aio
+async def test_scoring_from_the_tui(tmp_path: Path) -> None:
+    db = build_store(tmp_path / "score.db")
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = len(app.snapshots)
+        await pilot.press("r")
+        await pilot.pause()
+        assert "Score the store now?" in screen_text(app)
+        await pilot.press("enter")
+        for _ in range(600):  # the run is a background task; wait for it to land
+            await settle(pilot)
+            if len(app.snapshots) > before:
+                break
+        else:
+            raise AssertionError("scoring did not finish")
+        await settle(pilot)
+        newest = max(app.snapshots, key=lambda s: (s.created_at, s.id))
+        assert app.snapshot == newest and newest.as_of.isoformat() == "2025-06-30"
+        assert any("Scoring finished" in n.message for n in app._notifications)
+        (n,), = sql(db, "SELECT count(*) FROM snapshot_accounts WHERE snapshot = ?", newest.id)
+        assert grid(app, "#segments-grid").view.rows["accounts"].sum() == n
+
+
+@aio
+async def test_no_color_is_respected(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.no_color
+        # figures carry their meaning in text: signs, labels, percentages
+        text = "\n".join(_lines(app))
+        assert "-2" in text and "+1" in text and "%" in text
