@@ -230,3 +230,16 @@ def test_result_columns_cover_every_field():
     ]  # fmt: skip
     assert out["labels"]["rfm_segment"][0] == "No Purchase"
     assert NULL_I64 == np.iinfo(np.int64).min
+
+
+def test_scratch_memory_can_be_released():
+    n = 300_000
+    rng = np.random.default_rng(3)
+    li = {
+        "account": rng.integers(0, 1000, n).astype(np.uint32),
+        "day": rng.integers(0, 100, n).astype(np.int32),
+        "amount": rng.integers(1, 100, n),
+    }
+    _core.score_columns(li, {}, {}, {}, 1000, [], [], 99, "{}")
+    assert _core.release_scoring_memory() > 0
+    assert _core.release_scoring_memory() == 0
