@@ -167,6 +167,8 @@ def test_input_errors_are_data_errors():
         score(pl.DataFrame({"account": [0, 7], "day": [1, 1], "amount": [1, 1]}), n_accounts=2, as_of=1)
     with pytest.raises(DataError, match="line_items.amount: null at row 0"):
         score(pl.DataFrame({"account": [0], "day": [1], "amount": [None]}, schema_overrides={"amount": pl.Int64}), n_accounts=1, as_of=1)
+    with pytest.raises(DataError, match="line_items.amount: expected integers or dates, got Float64"):
+        score(pl.DataFrame({"account": [0], "day": [1], "amount": [1.5]}), n_accounts=1, as_of=1)
     with pytest.raises(DataError, match="costs.category, row 0"):
         score(None, pl.DataFrame({"account": [0], "day": [1], "category": [3], "amount": [1]}), n_accounts=1, as_of=1)
 
