@@ -148,7 +148,11 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
     let base = inputs.inputs();
     let prepared = (days.len() > 1)
         .then(|| crate::history::series::Prepared::new(&base, days.iter().copied().max().unwrap_or(0), &config));
-    let day_inputs = |day: i32| prepared.as_ref().map_or(base, |p| p.inputs_for(&base, day));
+    let mut series = prepared.as_ref().map(|p| crate::history::series::Series::new(p, base, &days, &config));
+    let mut score_day = |k: usize, day: i32| match series.as_mut() {
+        Some(s) => s.score_at(k),
+        None => score(&base, day, &config),
+    };
     for (k, &day) in days.iter().enumerate() {
         let t1 = Instant::now();
         let result = if k == 0 && load.pending_cache.is_some() {
@@ -156,14 +160,14 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
             let mut l = load.clone();
             let r = std::thread::scope(|s| {
                 let writer = s.spawn(|| write_pending_cache(&inputs, &mut l));
-                let r = score(&day_inputs(day), day, &config);
+                let r = score_day(k, day);
                 writer.join().expect("the cache writer does not panic");
                 r
             });
             load = l;
             r
         } else {
-            score(&day_inputs(day), day, &config)
+            score_day(k, day)
         }
         .map_err(RunError::Engine)?;
         let seconds_score = t1.elapsed().as_secs_f64();
