@@ -361,11 +361,12 @@ fn score_series_columns<'py>(
     let Some(&last) = as_of_days.last() else { return Ok(out) };
     // Prepare once (GIL released), then score each day; results cross to Python one by one.
     let prepared = py.detach(|| series::Prepared::new(&inputs, last, &config));
-    for &day in &as_of_days {
-        let day_inputs = prepared.inputs_for(&inputs, day);
-        let r = py
-            .detach(|| segtui_core::engine::score(&day_inputs, day, &config))
-            .map_err(|e| engine_err(py, "ScoreInputError", e.message))?;
+    let mut run = series::Series::new(&prepared, inputs, &as_of_days, &config);
+    if std::env::var_os("SEGTUI_SERIES_SEQUENTIAL").is_some() {
+        run.pairs = false;
+    }
+    for k in 0..as_of_days.len() {
+        let r = py.detach(|| run.score_at(k)).map_err(|e| engine_err(py, "ScoreInputError", e.message))?;
         let d = result_dict(py, r)?;
         match &each {
             Some(f) => {

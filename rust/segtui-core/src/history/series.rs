@@ -281,6 +281,47 @@ fn merge_lines(li: LineItems<'_>, has_key: bool, order: &[u32], index: &DayIndex
     (out_acc, out_day, out_amt, out_key, DayIndex { min_day: index.min_day, offsets })
 }
 
+/// Scores the days of a series from one [`Prepared`], two days at a time: the engine's
+/// per-date finishing steps (score ranks, pooled-cost allocation, output columns) are partly
+/// sequential, so a second date scored alongside keeps both cores busy.
+pub struct Series<'a> {
+    prepared: &'a Prepared,
+    base: Inputs<'a>,
+    config: &'a ScoreConfig,
+    days: Vec<i32>,
+    ahead: Option<(usize, Result<ScoreResult, EngineError>)>,
+    /// Score two days at a time (the default when more than one thread is available).
+    pub pairs: bool,
+}
+
+impl<'a> Series<'a> {
+    pub fn new(prepared: &'a Prepared, base: Inputs<'a>, days: &[i32], config: &'a ScoreConfig) -> Self {
+        Series { prepared, base, config, days: days.to_vec(), ahead: None, pairs: rayon::current_num_threads() > 1 }
+    }
+
+    fn one(&self, k: usize) -> Result<ScoreResult, EngineError> {
+        let d = self.days[k];
+        score(&self.prepared.inputs_for(&self.base, d), d, self.config)
+    }
+
+    /// The result for the `k`-th day (call in order; with `pairs`, day `k + 1` is scored
+    /// alongside and kept for the next call).
+    pub fn score_at(&mut self, k: usize) -> Result<ScoreResult, EngineError> {
+        if let Some((j, r)) = self.ahead.take() {
+            if j == k {
+                return r;
+            }
+        }
+        if self.pairs && k + 1 < self.days.len() {
+            let (a, b) = rayon::join(|| self.one(k), || self.one(k + 1));
+            self.ahead = Some((k + 1, b));
+            a
+        } else {
+            self.one(k)
+        }
+    }
+}
+
 /// Score every date of `days` (strictly ascending), calling `each` with every result in
 /// order as soon as it is computed (so a caller can store it and drop it).
 pub fn score_series_each<E: From<EngineError>>(
@@ -294,9 +335,12 @@ pub fn score_series_each<E: From<EngineError>>(
     }
     let Some(&last) = days.last() else { return Ok(()) };
     let prepared = Prepared::new(inputs, last, config);
-    for &d in days {
-        let r = score(&prepared.inputs_for(inputs, d), d, config)?;
-        each(r)?;
+    let mut series = Series::new(&prepared, *inputs, days, config);
+    if std::env::var_os("SEGTUI_SERIES_SEQUENTIAL").is_some() {
+        series.pairs = false;
+    }
+    for k in 0..days.len() {
+        each(series.score_at(k)?)?;
     }
     Ok(())
 }
