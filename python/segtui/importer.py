@@ -607,6 +607,9 @@ def _fill(summary: ImportSummary, st: Mapping[str, Any]) -> None:
         if hasattr(summary, k):
             setattr(summary, k, v)
     scale = int(st.get("money_scale", 2))
+    # beyond 64 bits the core gives the exact total as text
+    summary.amount_total_minor = int(summary.amount_total_minor)
+    summary.refunds_total_minor = int(summary.refunds_total_minor)
     summary.amount_total = summary.amount_total_minor / 10**scale
     summary.refunds_total = summary.refunds_total_minor / 10**scale
     summary.seconds_parse = round(summary.seconds_parse, 4)

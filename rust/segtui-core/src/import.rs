@@ -1696,7 +1696,13 @@ impl AccountFields<'_> {
 
 /// A stats snapshot as JSON (the Rust half of the import summary).
 pub fn stats_json(st: &Stats, scale: u32, currency: Option<&str>) -> Value {
-    let minor = |v: i128| -> Value { json!(v as i64) };
+    // exact: a total beyond 64 bits (possible with amounts near the limit) is given as
+    // decimal text rather than wrapped around
+    let minor = |v: i128| -> Value {
+        i64::try_from(v)
+            .map(|x| json!(x))
+            .unwrap_or_else(|_| json!(v.to_string()))
+    };
     json!({
         "rows_read": st.rows_read,
         "rows_imported": st.rows_imported,
