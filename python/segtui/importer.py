@@ -111,6 +111,7 @@ def import_files(
     delimiter: str = ",",
     encoding: str = "utf8",
     quiet: bool = True,
+    decimal_comma: bool = False,
 ) -> list[ImportSummary]:
     """Import ``files`` into the store at ``db_path`` (created if missing), one transaction each.
 
@@ -145,6 +146,7 @@ def import_files(
                 delimiter,
                 enc,
                 quiet,
+                decimal_comma,
             )
         )
     return out
@@ -328,6 +330,7 @@ def _import_one(
     delimiter: str,
     encoding: str,
     quiet: bool,
+    decimal_comma: bool = False,
 ) -> ImportSummary:
     t_start = time.perf_counter()
     if not path.is_file():
@@ -395,6 +398,8 @@ def _import_one(
             "delimiter": delimiter if fmt == "csv" else None,
             "encoding": encoding if fmt == "csv" else None,
         }
+        if decimal_comma:
+            options["decimal"] = ","
         options_json = json.dumps(options, sort_keys=True, separators=(",", ":"))
         summary = ImportSummary(
             file=str(path), kind=kind, format=fmt, status="imported", fingerprint=sha, preset=preset.name, mapping=mapping
