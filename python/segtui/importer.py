@@ -362,6 +362,7 @@ def _import_one(
                 )
                 summary.seconds = round(time.perf_counter() - t_start, 4)
                 return summary
+            _check_header(path, header, delimiter)
             removed = sorted({r for r, *_ in bad} | set(blank))
             if removed:
                 clean = tmpdir / "clean.csv"
@@ -387,6 +388,8 @@ def _import_one(
         t_scan = time.perf_counter() - t_start
 
         mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns else {}
+        if fmt == "csv" and mapping:
+            _check_mapped_names_unique(path, header, mapping)
         fmt_date = date_format or preset.date_format
         options = {
             "format": fmt,
@@ -450,6 +453,40 @@ def _import_one(
             imp.rollback()
             raise
         return summary
+
+
+def _check_header(path: Path, header: Sequence[str], delimiter: str) -> None:
+    """Name the file-wide mistakes a header shows, instead of failing on a missing column."""
+    text = delimiter.join(header)
+    if "\r" in text:
+        raise DataError(
+            f"{path}: lines end with a bare carriage return (CR, the old Mac format), so the whole file reads "
+            "as one line; nothing was imported: save it with LF or CRLF line ends"
+        )
+    if "\x00" in text:
+        raise DataError(
+            f"{path}: the header contains NUL bytes: the file looks like UTF-16 (give --encoding utf-16, "
+            "or utf-16-le / utf-16-be) or is not a text file; nothing was imported"
+        )
+    if len(header) == 1:
+        for d, name in ((";", ";"), ("\t", "tab"), ("|", "|"), (",", ",")):
+            if d != delimiter and d in header[0]:
+                raise ConfigError(
+                    f"{path}: the header is one column {header[0]!r}: the file looks separated by "
+                    f"{name!r}, not {delimiter!r}; give --delimiter {name!r}"
+                )
+
+
+def _check_mapped_names_unique(path: Path, header: Sequence[str], mapping: Mapping[str, str]) -> None:
+    """A mapped column whose name the header gives twice is ambiguous: refuse the file."""
+    for source in sorted(set(mapping.values())):
+        places = [i + 1 for i, h in enumerate(header) if h == source]
+        if len(places) > 1:
+            cols = ", ".join(str(i) for i in places[:-1]) + f" and {places[-1]}"
+            raise DataError(
+                f"{path}: the header names column {source!r} {len(places)} times (columns {cols}); nothing was "
+                "imported: rename or remove the extra one so it is clear which to import"
+            )
 
 
 def _feed(
