@@ -390,6 +390,8 @@ def _import_one(
         mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns else {}
         if fmt == "csv" and mapping:
             _check_mapped_names_unique(path, header, mapping)
+        if fmt != "parquet":
+            _refuse_if_structure_all_bad(path.name, bad, blank, int(total or 0))
         fmt_date = date_format or preset.date_format
         options = {
             "format": fmt,
@@ -487,6 +489,33 @@ def _check_mapped_names_unique(path: Path, header: Sequence[str], mapping: Mappi
                 f"{path}: the header names column {source!r} {len(places)} times (columns {cols}); nothing was "
                 "imported: rename or remove the extra one so it is clear which to import"
             )
+
+
+_STRUCTURE_HINTS = {
+    "wrong_field_count": "check --delimiter",
+    "bad_quoting": "check --delimiter and the file's quoting",
+    "bad_encoding": "give the file's --encoding",
+    "bad_json": "check that the file is JSON lines (one object per line)",
+}
+
+
+def _refuse_if_structure_all_bad(label: str, bad: Sequence[tuple[int, str, str, str]], blank: Sequence[int], total: int) -> None:
+    """The first-batch refusal (see :func:`_refuse_if_all_rejected`) for rows the structural pass
+    already took out: when every non-blank row of the first batch is broken, the options are wrong."""
+    window = min(total, BATCH_ROWS)
+    rows = window - sum(1 for r in blank if r <= window)
+    broken = [b for b in bad if b[0] <= window]
+    if rows < ABORT_FIRST_BATCH_MIN or len(broken) < rows:
+        return
+    reasons: dict[str, int] = {}
+    for _, reason, _, _ in broken:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    reason = max(reasons, key=lambda r: reasons[r])
+    row, _, message, _ = next(b for b in broken if b[1] == reason)
+    raise DataError(
+        f"{label}: every one of the first {rows} rows was rejected ({reason}, e.g. row {row}: {message}); "
+        f"nothing was imported: {_STRUCTURE_HINTS.get(reason, 'check the --delimiter and --encoding options')}"
+    )
 
 
 def _feed(
