@@ -335,6 +335,7 @@ def _import_one(
     t_start = time.perf_counter()
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
+    ident = _identity(path)
     fmt = _format_of(path)
     if fmt == "csv" and path.suffix.lower() == ".tsv" and delimiter == ",":
         delimiter = "\t"
@@ -434,7 +435,12 @@ def _import_one(
             summary.seconds = round(time.perf_counter() - t_start, 4)
             return summary
         try:
-            _feed(imp, fmt, source, delimiter, bad, blank, total, label, quiet, summary)
+            try:
+                _feed(imp, fmt, source, delimiter, bad, blank, total, label, quiet, summary)
+            except DataError:
+                _check_unchanged(path, ident, sha)
+                raise
+            _check_unchanged(path, ident, sha)
             try:
                 imp.rebuild_indexes()
             except Exception as e:
@@ -455,6 +461,30 @@ def _import_one(
             imp.rollback()
             raise
         return summary
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _check_unchanged(path: Path, ident: tuple[int, int, int, int] | None, sha: str) -> None:
+    """Refuse a file that changed while it was being read: what was read must be what the
+    fingerprint (recorded to recognise the file later) describes."""
+    same = ident is not None and _identity(path) == ident
+    if same:
+        try:
+            same = _core.sha256_file(path) == sha
+        except Exception:
+            same = False
+    if not same:
+        raise DataError(
+            f"{path.name}: the file changed while it was being read (it is not what the import started "
+            "from); nothing was imported: import it again once it is complete"
+        )
 
 
 def _check_header(path: Path, header: Sequence[str], delimiter: str) -> None:
