@@ -242,12 +242,21 @@ def test_churners_stop_buying_and_their_use_declines_first(rich: World) -> None:
     buy_drop = per_day(purchases, 30, 0) / per_day(purchases, 150, 60)
     assert use_drop < 0.5, use_drop  # use declines first...
     assert buy_drop > 0.7, buy_drop  # ...while purchases go on until the churn day
+    # after a churn: a few logins (exporting data) for two weeks, then nothing
+    assert per_day(w.events, -22, -400) == 0
+    assert per_day(w.events, 0, -14) < 0.1 * per_day(w.events, 150, 60)
     # and the ones about to churn at a renewal just after the end show it in their last 30 days
     soon = w.profiles.filter((pl.col("trajectory") == "churn") & (pl.col("churn_at") > w.end))
     assert soon.height > 0
     renew = w.accounts.join(soon, on="account_id").filter(pl.col("signup_at") < w.start)
     assert renew.height > 0 and (renew["renewal_at"] == renew["churn_at"]).all()  # they leave at renewal
     assert (renew["renewal_at"] <= w.end + dt.timedelta(days=45)).all()
+    ev = w.events.join(renew.select("account_id"), on="account_id").with_columns(
+        age=(pl.lit(w.end) - pl.col("occurred_at").dt.date()).dt.total_days()
+    )
+    recent = ev.filter(pl.col("age") < 30).height / 30
+    prior = ev.filter((pl.col("age") >= 30) & (pl.col("age") < 120)).height / 90
+    assert recent < 0.6 * prior, (recent, prior)  # visibly declining by the end
 
 
 def test_returners_pause_then_come_back(rich: World) -> None:
@@ -332,7 +341,7 @@ def test_demo_params_name_everything_that_shapes_the_data() -> None:
     p = demo_params(300, 7)
     assert p == {
         "generator": GENERATOR_VERSION, "accounts": 300, "seed": 7, "lines_per_account": 24.0,
-        "events_per_account": 60.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
+        "events_per_account": 100.0, "cost_rows_per_account": 3.0, "end": "2025-12-31",
         "snapshots": "month-ends x13",
     }
     assert demo_params(300, 8) != p
@@ -384,6 +393,8 @@ def test_demo_store_is_scored_monthly(tmp_path) -> None:
         "SELECT count(*) FROM snapshot_accounts WHERE snapshot = (SELECT id FROM snapshots ORDER BY as_of_day DESC LIMIT 1)"
     ).fetchone()[0]
     assert 0 < n_latest <= 120
+
+
 # -- the demo store, end to end (generate, write, import with the real importer) -------------------
 
 
@@ -397,7 +408,9 @@ def test_demo_store_holds_exactly_the_generated_world(tmp_path: Path) -> None:
     built = ensure_demo_store(db, accounts=300, seed=7)
     assert not built.reused and built.db_path == db
     w = generate_world(300, seed=7, **DEMO_DENSITY)
-    assert built.counts == {"accounts": 300, "line-items": w.line_items.height, "costs": w.costs.height, "events": w.events.height}
+    assert built.counts == {
+        "accounts": 300, "line-items": w.line_items.height, "costs": w.costs.height, "events": w.events.height, "snapshots": 13,
+    }
     assert built.net_revenue_cents == w.line_items.select(cents(w.line_items).sum()).item()
     assert demo_store_params(db) == demo_params(300, 7)
     conn = sqlite3.connect(db)
@@ -412,7 +425,8 @@ def test_demo_store_holds_exactly_the_generated_world(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]  # no temporary files left
+    # no temporary files left; the scoring cache moved in with the store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
 
 
 def test_demo_store_is_reused_or_replaced_by_its_settings(tmp_path: Path) -> None:
@@ -427,7 +441,7 @@ def test_demo_store_is_reused_or_replaced_by_its_settings(tmp_path: Path) -> Non
     other = ensure_demo_store(db, accounts=150, seed=1)
     assert not other.reused and other.counts["accounts"] == 150
     assert demo_store_params(db) == demo_params(150, 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
 
 
 def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -435,7 +449,7 @@ def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypa
 
     db = tmp_path / "demo.db"
     demo.ensure_demo_store(db, accounts=80, seed=2)
-    before = db.read_bytes()
+    before = db.read_bytes(), (tmp_path / "demo.db.cols").read_bytes()
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -443,8 +457,24 @@ def test_a_failed_build_leaves_the_previous_store_alone(tmp_path: Path, monkeypa
     monkeypatch.setattr(demo, "mark_demo_store", interrupted)
     with pytest.raises(KeyboardInterrupt):
         demo.ensure_demo_store(db, accounts=90, seed=2)
-    assert db.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]
+    assert (db.read_bytes(), (tmp_path / "demo.db.cols").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db", "demo.db.cols"]
+
+
+def test_files_of_a_killed_build_are_swept_up(tmp_path: Path) -> None:
+    import os
+
+    from segtui.demo import ensure_demo_store
+
+    db = tmp_path / "demo.db"
+    dead = 2**31 - 5  # no such process
+    left = [f".demo.db.building-{dead}", f".demo.db.building-{dead}-wal", f"..demo.db.building-{dead}.cols.tmp-{dead}"]
+    for name in left:
+        (tmp_path / name).write_bytes(b"x")
+    running = f".demo.db.building-{os.getppid()}"  # a build by a live process is left alone
+    (tmp_path / running).write_bytes(b"x")
+    ensure_demo_store(db, accounts=40, seed=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [running, "demo.db", "demo.db.cols"]
 
 
 def test_demo_command_builds_reports_and_reuses(tmp_path: Path) -> None:

@@ -94,6 +94,30 @@ def write_line_items(db: Path, rows: list[tuple[str, str, int, str | None]]) -> 
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (acc, day(date), day(date) * 86400, invoice, ikey, amount, imp, next(_nkeys).to_bytes(16, "little")),
             )
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def write_costs(db: Path, rows: list[tuple[str | None, str, str, int]]) -> None:
+    """Cost rows ``(account_key or None for pooled, date, category, amount)``."""
+    conn = open_store(db, create=True)
+    try:
+        conn.execute("BEGIN")
+        imp = conn.execute(
+            "INSERT INTO imports(kind, file, fingerprint, options, started_at) VALUES ('costs', 'c.csv', ?, '{}', 'now')",
+            (f"fp{next(_nkeys)}",),
+        ).lastrowid
+        for key, date, category, amount in rows:
+            conn.execute("INSERT OR IGNORE INTO cost_categories(name) VALUES (?)", (category,))
+            cat = conn.execute("SELECT id FROM cost_categories WHERE name = ?", (category,)).fetchone()[0]
+            acc = None if key is None else account_id(conn, key)
+            conn.execute(
+                "INSERT INTO costs(account, day, category, amount, import_id, nkey) VALUES (?, ?, ?, ?, ?, ?)",
+                (acc, day(date), cat, amount, imp, next(_nkeys).to_bytes(16, "little")),
+            )
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -3,6 +3,7 @@ reconciliation of the stored figures with the store."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -230,3 +231,54 @@ def test_cli_score_usage_errors_exit_2(db_path: Path) -> None:
     (db_path.parent / "segtui.toml").write_text("[scoring]\nmode = 'retail'\n")
     p = subprocess.run([sys.executable, "-m", "segtui.cli", "--db", str(db_path), "score"], capture_output=True, text=True)
     assert p.returncode == 2 and "scoring.mode" in p.stderr
+
+
+def test_through_the_real_import_path(tmp_path: Path) -> None:
+    """Import files with `segtui import`, score, import an overlapping newer export, score again:
+    the cache is brought up to date and the figures follow the store exactly."""
+    db = tmp_path / "s.db"
+    jan = tmp_path / "jan.csv"
+    jan.write_text(
+        "account_id,occurred_at,amount,invoice_id\n"
+        "C1,2025-01-03,100.00,I1\nC1,2025-01-20,50.50,I2\nC2,2025-01-05,300.00,I3\nC3,2025-01-09,-20.00,R1\n"
+    )
+    costs = tmp_path / "costs.csv"
+    costs.write_text("occurred_at,category,amount,account_id\n2025-01-15,hosting,90.00,\n2025-01-15,support,12.00,C2\n")
+    runner = CliRunner()
+    for kind, f in (("line-items", jan), ("costs", costs)):
+        r = runner.invoke(cli, ["--db", str(db), "-q", "import", kind, str(f)])
+        assert r.exit_code == 0, r.output
+    a = score_store(db)
+    assert a.cache == "rebuilt" and a.accounts == 3
+    assert a.net_revenue == 100_00 + 50_50 + 300_00 - 20_00 == queries.store_net_revenue(db, a.as_of)
+    assert (a.pooled_cost, a.allocated_cost) == (90_00, 90_00)
+    # the February export repeats January's last row (an overlap) and adds new ones
+    feb = tmp_path / "feb.csv"
+    feb.write_text("account_id,occurred_at,amount,invoice_id\nC3,2025-01-09,-20.00,R1\nC3,2025-02-02,75.25,I4\nC4,2025-02-10,10.00,I5\n")
+    r = runner.invoke(cli, ["--db", str(db), "-q", "import", "line-items", str(feb)])
+    assert r.exit_code == 0, r.output
+    b = score_store(db)
+    assert b.cache == "appended" and b.accounts == 4
+    assert b.net_revenue == a.net_revenue + 75_25 + 10_00 == queries.store_net_revenue(db, b.as_of)
+    for map_name in queries.MAPS:
+        assert queries.segment_summary(db, b.id, map_name)["revenue"].sum() == b.net_revenue
+    assert score_store(db, cache=False).net_revenue == b.net_revenue
+
+
+def test_score_every_month_is_the_single_date_results(db_path: Path) -> None:
+    small_world(db_path)
+    r = CliRunner().invoke(cli, ["--db", str(db_path), "-q", "score", "--every", "month", "--since", "2025-03-15", "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = pl.read_csv(io.BytesIO(r.stdout_bytes))
+    assert rows["as_of"].to_list() == ["2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30"]
+    series_ids = rows["snapshot"].to_list()
+    assert _q(db_path, "SELECT DISTINCT series FROM snapshots") == [("every month since 2025-03-15",)]
+    # each series snapshot equals a single-date run of its date (replacing it)
+    for sid, as_of in zip(series_ids, rows["as_of"].to_list()):
+        frame = queries.snapshot_frame(db_path, sid, cache=False)
+        single = score_store(db_path, as_of=date.fromisoformat(as_of))
+        assert single.replaced == (sid,)
+        assert queries.snapshot_frame(db_path, single.id, cache=False).equals(frame)
+    for args in (["--every", "month"], ["--since", "2025-01-01"], ["--every", "month", "--since", "2025-01-01", "--as-of", "2025-02-01"]):
+        r = CliRunner().invoke(cli, ["--db", str(db_path), "-q", "score", *args])
+        assert r.exit_code == 2, args

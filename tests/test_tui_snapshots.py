@@ -34,7 +34,7 @@ def test_overview(snap_compare, store: Path) -> None:  # noqa: ANN001
 
 def test_segment_accounts_sorted_by_margin(snap_compare, store: Path) -> None:  # noqa: ANN001
     assert snap_compare(make_app(store), terminal_size=(120, 40),
-                        run_before=keys("enter", *"lllllllllll", "s"))
+                        run_before=keys("enter", *"lllll", "s"))
 
 
 def test_account(snap_compare, store: Path) -> None:  # noqa: ANN001

@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -58,13 +59,13 @@ __all__ = [
 #: The last day of the default demo world (fixed, so the demo is reproducible).
 END = dt.date(2025, 12, 31)
 #: Bumped whenever the generator's output changes for the same parameters.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Accounts are generated in chunks of this many (fixed, so the output never depends on memory).
 ACCOUNT_CHUNK = 1 << 16
 CURRENCY = "USD"
 #: Per-account densities of the demo store and of the bundled files in ``data/demo``: richer than
 #: the generator's defaults (which are the benchmark shape), so that every screen has material.
-DEMO_DENSITY: dict[str, float] = {"lines_per_account": 24.0, "events_per_account": 60.0, "cost_rows_per_account": 3.0}
+DEMO_DENSITY: dict[str, float] = {"lines_per_account": 24.0, "events_per_account": 100.0, "cost_rows_per_account": 3.0}
 
 _EPOCH = dt.date(1970, 1, 1)
 _FAR = 10**7  # "never" as a day number
@@ -125,7 +126,8 @@ _EVENT_W = np.array([
     [80, 1, 6, 0, 3, 0, 6, 4],
 ], dtype=np.float64)
 _EV_DECLINING, _EV_QUIET = 4, 5
-_QUIET_RATE = 0.03  # product use after churn or during a pause, relative to normal
+_QUIET_RATE = 0.03  # product use during a pause, or just after a churn, relative to normal
+_AFTER_CHURN_DAYS = 14  # a churned account logs in a little more (exporting its data), then never
 
 COST_CATEGORIES = ["onboarding", "support", "compute", "storage"]
 _POOLED_SHARE = {"compute": 0.07, "storage": 0.04, "support": 0.03}  # of net revenue
@@ -310,6 +312,8 @@ def _make_accounts(n: int, seed: int, days: int, epoch_day: int) -> _Accounts:
     never = kind == _NEVER
     c = np.where(never, a + rng.integers(30, 151, n), c)
     lead = rng.integers(45, 121, n)
+    # those about to churn are well into their decline by the end of the window
+    lead = np.where(soon, (c - D) + rng.integers(45, 91, n), lead)
 
     p0 = np.full(n, D, dtype=np.int64)
     p1 = np.full(n, D, dtype=np.int64)
@@ -347,7 +351,7 @@ def _make_accounts(n: int, seed: int, days: int, epoch_day: int) -> _Accounts:
 
     w = np.minimum(rng.pareto(1.8, n) + 1.0, 20.0)
     w = np.where(never, 0.0, w)
-    v = seats.astype(np.float64) ** 0.6 * rng.lognormal(0.0, 0.5, n)
+    v = (1.0 + seats.astype(np.float64)) ** 0.45 * rng.lognormal(0.0, 0.4, n)
     high_touch = rng.random(n) < np.where(plan <= 1, 0.08, 0.04)
     h = (1.0 + seats.astype(np.float64) ** 0.3) * np.where(high_touch, 10.0, 1.0)
 
@@ -417,7 +421,7 @@ def _grids(acc: _Accounts, cal: _Calendar, sl: slice) -> tuple[np.ndarray, np.nd
     paused = _overlap(lo, hi, np.maximum(a, p0), np.minimum(use_end, p1))
     live = _overlap(lo, hi, a, use_end)
     live -= paused
-    quiet = _overlap(lo, hi, np.maximum(a, c), days)
+    quiet = _overlap(lo, hi, np.maximum(a, c), np.minimum(c + _AFTER_CHURN_DAYS, days))
     quiet += paused
     quiet *= f4(_QUIET_RATE)
     to_churn = c - mid  # days until the churn date (huge when none)
@@ -514,6 +518,8 @@ def _activity(acc: _Accounts, cal: _Calendar, seed: int, targets: tuple[float, f
             else:
                 lo = np.maximum(wlo, acc.a[i])
                 hi = whi
+                if j == 1:  # product use ends a little after a churn
+                    hi = np.minimum(hi, np.maximum(acc.c[i] + _AFTER_CHURN_DAYS, lo + 1))
                 if j == 2:  # support work stops with the account
                     hi = np.minimum(hi, np.maximum(acc.c[i], lo + 1))
                 cdf = cal.weekday_use
@@ -972,7 +978,7 @@ class DemoBuild:
     db_path: Path
     params: dict[str, Any]
     reused: bool
-    counts: dict[str, int]      # store rows per import kind
+    counts: dict[str, int]      # store rows per import kind, and "snapshots"
     net_revenue_cents: int
     seconds: float              # generation + import (0 when reused)
     generate_seconds: float = 0.0
@@ -1005,9 +1011,11 @@ def demo_store_params(db_path: Path) -> dict[str, Any] | None:
 
 
 def _store_contents(db_path: Path) -> tuple[dict[str, int], int]:
+    """Rows per import kind (and ``snapshots``), and the net revenue in minor units."""
     conn = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=rw", uri=True)
     try:
-        counts = {kind: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for kind, table in _TABLES.items()}
+        tables = {**_TABLES, "snapshots": "snapshots"}
+        counts = {kind: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for kind, table in tables.items()}
         revenue = int(conn.execute("SELECT coalesce(sum(amount), 0) FROM line_items").fetchone()[0])
     finally:
         conn.close()
@@ -1052,12 +1060,46 @@ def mark_demo_store(db_path: Path, params: dict[str, Any]) -> None:
         conn.close()
 
 
-def _remove_store_files(path: Path) -> None:
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.with_name(path.name + "-journal")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
+def _cache_path(db_path: Path) -> Path:
+    """The scoring column cache kept beside a store (``<store>.cols``)."""
+    return db_path.with_name(db_path.name + ".cols")
+
+
+def _store_files(path: Path, pid: int) -> list[Path]:
+    """A store's file and everything SQLite and the scoring cache keep beside it."""
+    return [
+        path,
+        *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")),
+        _cache_path(path),
+        path.with_name(f".{_cache_path(path).name}.tmp-{pid}"),
+    ]
+
+
+def _remove_store_files(path: Path, pid: int) -> None:
+    for p in _store_files(path, pid):
+        p.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned_builds(db_path: Path) -> None:
+    """Remove what builds killed before they could clean up left beside ``db_path``."""
+    prefixes = (f".{db_path.name}.building-", f"..{db_path.name}.building-")
+    for p in db_path.parent.iterdir():
+        prefix = next((x for x in prefixes if p.name.startswith(x)), None)
+        if prefix is None:
+            continue
+        digits = re.match(r"\d+", p.name[len(prefix):])
+        if digits and not _pid_alive(int(digits.group())) and p.is_file():
+            p.unlink(missing_ok=True)
 
 
 def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, quiet: bool = True) -> DemoBuild:
@@ -1091,8 +1133,10 @@ def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, qui
 
     t0 = time.perf_counter()
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    building = db_path.with_name(f".{db_path.name}.building-{os.getpid()}")
-    _remove_store_files(building)
+    _remove_abandoned_builds(db_path)
+    pid = os.getpid()
+    building = db_path.with_name(f".{db_path.name}.building-{pid}")
+    _remove_store_files(building, pid)
     try:
         with tempfile.TemporaryDirectory(prefix="segtui-demo-") as tmp:
             world = generate_world(accounts, seed, end=END, **DEMO_DENSITY)
@@ -1105,12 +1149,17 @@ def ensure_demo_store(db_path: Path, *, accounts: int = 2000, seed: int = 7, qui
         # always complete.
         score_demo_store(building, quiet=quiet)
         mark_demo_store(building, params)
-        for suffix in ("-wal", "-shm"):
+        # the old store's side files must go before the new store takes its name (SQLite would
+        # read an old WAL as the new store's); the scoring cache moves with the store
+        for suffix in ("-wal", "-shm", "-journal"):
             db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
             building.with_name(building.name + suffix).unlink(missing_ok=True)
+        _cache_path(db_path).unlink(missing_ok=True)
         os.replace(building, db_path)
+        if _cache_path(building).exists():
+            os.replace(_cache_path(building), _cache_path(db_path))
     except BaseException:
-        _remove_store_files(building)
+        _remove_store_files(building, pid)
         raise
     counts, revenue = _store_contents(db_path)
     return DemoBuild(db_path, params, False, counts, revenue, time.perf_counter() - t0, generated)

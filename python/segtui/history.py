@@ -265,6 +265,64 @@ def _check_map(map_name: str) -> str:
     return map_name
 
 
+# --- snapshot series -------------------------------------------------------------------------
+
+EVERY = ("week", "month", "quarter")
+
+
+def series_dates(
+    db_path: str | os.PathLike[str], every: str, since: dt.date, until: dt.date | None = None
+) -> list[dt.date]:
+    """The as-of dates of a series: the last day of every ``every`` period (week Monday to
+    Sunday, month, quarter) ending on or after ``since`` and on or before ``until`` (default:
+    the day of the latest line item)."""
+    if every not in EVERY:
+        raise ConfigError(f"--every {every!r}: choose one of {', '.join(EVERY)}")
+    if until is None:
+        conn = open_store(db_path)
+        try:
+            last = conn.execute("SELECT max(day) FROM line_items").fetchone()[0]
+        finally:
+            conn.close()
+        if last is None:
+            raise DataError("the store has no line items: import some first (or give --until)")
+        until = day_to_date(last)
+    if until < since:
+        raise ConfigError(f"--since {since.isoformat()} is after --until {until.isoformat()}")
+    return [day_to_date(d) for d in _core.series_days(every, date_to_day(since), date_to_day(until))]
+
+
+def score_series(
+    db_path: str | os.PathLike[str],
+    every: str,
+    since: dt.date,
+    until: dt.date | None = None,
+    *,
+    mode: str | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    quiet: bool = True,
+    cache: bool = True,
+) -> list:
+    """Take a snapshot at the end of every period of the series in one run (the inputs are
+    read once and prepared once; see docs/history.md), label them with the series, and keep
+    what history needs beside them. Returns the :class:`segtui.scoring.SnapshotInfo` list."""
+    from segtui.scoring import score_dates
+
+    dates = series_dates(db_path, every, since, until)
+    if not dates:
+        raise DataError(
+            f"no {every} ends between {since.isoformat()} and {(until or since).isoformat() if until else 'the latest line item'}: "
+            "a series takes a snapshot at the end of each complete period"
+        )
+    label = f"every {every} since {since.isoformat()}"
+    infos = score_dates(
+        Path(db_path), dates, mode=mode, config_path=Path(config_path) if config_path else None,
+        series=label, quiet=quiet, cache=cache,
+    )
+    after_scoring(db_path, [i.id for i in infos], config_path=str(config_path) if config_path else None)
+    return infos
+
+
 # --- migration -------------------------------------------------------------------------------
 
 

@@ -467,6 +467,8 @@ def assign_primary(
                 )
     finally:
         conn.close()
+    # snapshot rows changed in place: cached snapshot frames would show the old primary segments
+    queries.invalidate_frames(db)
     rows = []
     for seg, n, rev in groups.select("primary_segment", "accounts", "revenue").iter_rows():
         pb = config.playbook(seg) if seg is not None else None

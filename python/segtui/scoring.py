@@ -146,8 +146,8 @@ def _run(
                 rows=dict(report["rows"]),
             )
         )
-    if load.get("cache_error") and say is not None:
-        say(f"note: the column cache could not be written ({load['cache_error']}); scoring still works, from SQLite")
+    if load.get("cache_error"):
+        _stderr(f"note: the column cache could not be written ({load['cache_error']}); scoring still works, from SQLite")
     return out
 
 
@@ -162,6 +162,9 @@ def score_store(
     progress: Callable[[str], None] | None = None,
 ) -> SnapshotInfo:
     """Score the store at ``db_path`` and write one snapshot; return what was written.
+
+    The run also packs the snapshot's columns for the history views; ``segtui score`` then
+    calls ``segtui.history.after_scoring`` (effective segments when hysteresis is configured).
 
     ``as_of``: the as-of date (default: the day of the latest line item). ``mode``:
     ``transactions`` or ``saas``, overriding the configuration. ``config_path``: the
@@ -189,10 +192,12 @@ def score_dates(
     cache: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> list[SnapshotInfo]:
-    """Score several as-of dates from one load of the store (one snapshot per date, each
-    written in its own replacing transaction, labelled ``series`` when given)."""
+    """Score several as-of dates from one load of the store and one preparation of its rows
+    (one snapshot per date, in ascending date order, each written in its own replacing
+    transaction as soon as it is computed, labelled ``series`` when given)."""
     if not as_of_dates:
         raise ConfigError("no as-of dates to score")
     config = resolve_config(Path(db_path), config_path, mode)
     days = [date_to_day(d) for d in as_of_dates]
     return _run(Path(db_path), days, config, quiet=quiet, cache=cache, series=series, progress=progress)
+

@@ -38,8 +38,8 @@ def demo(ctx: click.Context, accounts: int, seed: int, db: Path | None, no_open:
 
     The demo company has two years of invoices and credit notes (ending 2025-12-31), direct and
     pooled costs, and product events, for customers that grow, shrink, churn and come back. The
-    data is generated (the same seed always gives the same data) and imported like your own
-    files would be.
+    data is generated (the same seed always gives the same data), imported like your own files
+    would be, and scored at the month-ends of its last year.
 
     A store already built with the same settings is reused; a demo store built with other
     settings is replaced. A store holding your own data is never overwritten.
@@ -60,7 +60,7 @@ def demo(ctx: click.Context, accounts: int, seed: int, db: Path | None, no_open:
     c = result.counts
     contents = (
         f"{c['accounts']:,} accounts, {c['line-items']:,} line items, {c['costs']:,} cost rows, "
-        f"{c['events']:,} events; net revenue {_money(result.net_revenue_cents)}"
+        f"{c['events']:,} events, {c['snapshots']:,} snapshots; net revenue {_money(result.net_revenue_cents)}"
     )
     if result.reused:
         diag(f"demo store {target}: already built with these settings (seed {seed}); reusing it: {contents}")

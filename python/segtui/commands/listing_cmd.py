@@ -194,10 +194,11 @@ def _sections(detail: queries.AccountDetail) -> dict[str, tuple[pl.DataFrame, tu
     help="What to show (csv, ndjson and parquet take one section; default there: summary).",
 )
 @click.option("--lines", type=click.IntRange(min=0), default=20, show_default=True, help="Recent line items to show.")
+@click.option("--history", "history_", is_flag=True, help="Segment, scores, revenue, cost and risk at every snapshot (docs/history.md).")
 @output_options
 @click.pass_obj
 def account(
-    settings: Any, account_id: str, snapshot: str | None, section: str, lines: int, fmt: str, output: Path | None
+    settings: Any, account_id: str, snapshot: str | None, section: str, lines: int, history_: bool, fmt: str, output: Path | None
 ) -> None:
     """Everything about one account: firmographics, scores and segments, churn risk with its
     reasons, health and stage, revenue, direct cost by category, pooled allocation, margin,
@@ -210,7 +211,13 @@ def account(
       segtui account C-1042
       segtui account C-1042 --format json
       segtui account C-1042 --section line-items --lines 100 --format csv
+      segtui account C-1042 --history
     """
+    if history_:
+        from segtui import history
+
+        emit(history.account_history(settings.db, account_id), fmt, output, money=history.HISTORY_MONEY)
+        return
     snap = _snapshot(settings, snapshot)
     detail = queries.account_detail(settings.db, account_id, snap.id, line_limit=lines)
     parts = _sections(detail)

@@ -24,8 +24,8 @@ def parse_date(ctx: click.Context | None, param: click.Parameter | None, value: 
         raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
-def info_frame(info: SnapshotInfo) -> pl.DataFrame:
-    """One row describing a written snapshot (money in minor units)."""
+def info_frame(infos: list[SnapshotInfo]) -> pl.DataFrame:
+    """One row per written snapshot (money in minor units)."""
     return pl.DataFrame(
         [
             {
@@ -46,6 +46,7 @@ def info_frame(info: SnapshotInfo) -> pl.DataFrame:
                 "write_s": info.timings.get("write", 0.0),
                 "total_s": info.timings.get("total", info.seconds),
             }
+            for info in infos
         ],
         schema_overrides={"as_of": pl.Date},
     )
@@ -64,6 +65,14 @@ MONEY = ("net_revenue", "pooled_cost", "allocated_cost", "unallocated_cost")
     default=None,
     help="Configuration file (default: segtui.toml beside the store).",
 )
+@click.option(
+    "--every",
+    type=click.Choice(["week", "month", "quarter"]),
+    default=None,
+    help="Score a series: the last day of every period from --since to --until.",
+)
+@click.option("--since", callback=parse_date, metavar="DATE", help="First day of the series (with --every).")
+@click.option("--until", callback=parse_date, metavar="DATE", help="Last day of the series (default: the latest line item's day).")
 @click.option("--no-cache", is_flag=True, help="Read SQLite directly; leave the column cache alone.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here instead of stdout.")
@@ -73,6 +82,9 @@ def score(
     as_of: date | None,
     mode: str | None,
     config_path: Path | None,
+    every: str | None,
+    since: date | None,
+    until: date | None,
     no_cache: bool,
     fmt: str,
     output: Path | None,
@@ -87,17 +99,28 @@ def score(
       segtui score
       segtui score --as-of 2025-06-30 --format json
       segtui score --mode saas --config other.toml
+      segtui score --every month --since 2025-01-01
     """
-    info = score_store(
-        settings.db,  # type: ignore[attr-defined]
-        as_of=as_of,
-        mode=mode,
-        config_path=config_path,
-        quiet=settings.quiet,  # type: ignore[attr-defined]
-        cache=not no_cache,
-    )
-    df = info_frame(info)
-    if fmt == "table":
+    db, quiet = settings.db, settings.quiet  # type: ignore[attr-defined]
+    if every is None and (since or until):
+        raise click.UsageError("--since and --until go with --every")
+    if every is not None:
+        if as_of is not None:
+            raise click.UsageError("--as-of and --every exclude each other")
+        if since is None:
+            raise click.UsageError("--every needs --since DATE")
+        from segtui import history
+
+        infos = history.score_series(
+            db, every, since, until, mode=mode, config_path=config_path, quiet=quiet, cache=not no_cache
+        )
+    else:
+        from segtui.history import after_scoring
+
+        infos = [score_store(db, as_of=as_of, mode=mode, config_path=config_path, quiet=quiet, cache=not no_cache)]
+        after_scoring(db, [i.id for i in infos], config_path=str(config_path) if config_path else None)
+    df = info_frame(infos)
+    if fmt == "table" and df.height == 1:
         # one record: show it as field / value lines
         shown = df.with_columns(money_text(pl.col(c)).alias(c) for c in MONEY)
         row = shown.row(0, named=True)

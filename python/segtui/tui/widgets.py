@@ -34,7 +34,8 @@ class Figures(Static):
 
     def render(self) -> Table:
         width = self.size.width or 120
-        cols = max(1, min(self.columns, width // 52))
+        need = (max((len(k) for k, _ in self.items), default=1) + max((len(v) for _, v in self.items), default=1) + 3)
+        cols = max(1, min(self.columns, width // need))
         table = Table.grid(padding=(0, 1), expand=True)
         for _ in range(cols):
             table.add_column(style="dim", no_wrap=True)

@@ -995,7 +995,12 @@ impl Importer {
     /// Rebuild the indexes dropped by [`Importer::expect_rows`] (also done by commit).
     pub fn rebuild_indexes(&mut self) -> Result<(), ImportError> {
         let t0 = Instant::now();
-        for (_, sql) in std::mem::take(&mut self.deferred) {
+        let deferred = std::mem::take(&mut self.deferred);
+        if !deferred.is_empty() {
+            // each sort thread may buffer up to the cache size: halve it to bound peak memory
+            self.conn.execute_batch("PRAGMA cache_size = -131072")?;
+        }
+        for (_, sql) in deferred {
             self.conn.execute_batch(&sql)?;
         }
         self.st.sqlite_time += t0.elapsed();

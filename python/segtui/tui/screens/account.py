@@ -68,6 +68,7 @@ def _kv(rows: list[tuple[str, str | Text]]) -> Table:
 
 
 class AccountScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "account"
     TITLE_TEXT = "Account"
     HELP = (
@@ -102,7 +103,7 @@ class AccountScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="account-body"):
+        with VerticalScroll(id="account-body", classes="body"):
             yield Static("", id="who")
             with Horizontal(id="cards"):
                 yield Static("", id="scores")
@@ -139,6 +140,7 @@ class AccountScreen(BaseScreen):
         self.load()
 
     def _show(self, data: dict[str, Any]) -> None:
+        self.loaded()
         info, s = data["info"], data["scores"]
         snap = self.snap
         assert snap is not None
@@ -218,20 +220,23 @@ class AccountScreen(BaseScreen):
         self.query_one("#money", Static).update(_kv(rows))
 
     def _show_playbook(self, s: dict[str, Any]) -> None:
+        from segtui.tui.playbooks import WHO
+
         seg = s.get("primary_segment") or s["rfm_segment"]
-        pb = self.sapp.playbooks.get(seg)
+        pb = self.sapp.segments.playbook(seg)
         if pb is None:
-            self.query_one("#playbook", Static).update(f"[b]Playbook ({seg})[/b]: none configured in segtui.toml")
+            self.query_one("#playbook", Static).update(
+                Text(f"Playbook ({seg}): none configured (add [playbooks.\"{seg}\"] to segtui.toml)"))
             return
         extra = []
         if pb.owner:
             extra.append(f"owner {pb.owner}")
-        if pb.due_within_days is not None:
-            extra.append(f"due within {pb.due_within_days} days")
+        if pb.due_days is not None:
+            extra.append(f"act within {pb.due_days} days")
         text = Text()
         text.append(f"Playbook ({seg})", style="bold")
-        if pb.who:
-            text.append(f" — {pb.who}", style="dim")
+        if seg in WHO:
+            text.append(f" — {WHO[seg]}", style="dim")
         text.append(f"\n→ {pb.action}")
         if extra:
             text.append(f"   ({', '.join(extra)})", style="dim")
@@ -249,11 +254,16 @@ class AccountScreen(BaseScreen):
         plt.plot(xs, cost, label="direct cost (line, x)", marker="x")
         step = max(1, len(months) // 8)
         plt.xticks(xs[::step], months[::step])
+        top = max([*rev, *cost, 0.0])
+        low = min([*rev, *cost, 0.0])
+        if top > low:
+            ticks = [low + (top - low) * i / 4 for i in range(5)]
+            plt.yticks(ticks, [fmt.money_short(round(t * 100)) for t in ticks])
         plot.refresh()
 
     # --- line items -----------------------------------------------------------------------------------
 
-    def _show_items(self, view: Any) -> None:
+    def _show_items(self, view: Any) -> None:  # noqa: D102
         pages = max(1, -(-self.total_items // PAGE))
         self.query_one("#items-grid", Grid).show(view)
         panel = self.query_one("#items", TablePanel)

@@ -10,26 +10,33 @@ from textual import on
 from textual.app import ComposeResult
 
 from segtui.tui.data import GROUPINGS, Snapshot, Store, group_accounts
-from segtui.tui.grid import Grid, prepare
+from segtui.tui.grid import Grid, measure, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.widgets import TablePanel
 
 ACCOUNT_COLS: tuple[Col, ...] = (
     Col("account_key", "account"), Col("name", "name"), Col("rfm_segment", "segment"),
-    Col("r_score", "R", "plain_int"), Col("f_score", "F", "plain_int"), Col("m_score", "M", "plain_int"),
-    Col("recency_days", "recency", "int"), Col("frequency", "frequency", "int"), Col("monetary", "monetary", "money"),
     Col("revenue", "revenue", "money"), Col("cost", "cost", "money"), Col("margin", "margin", "money"),
-    Col("margin_pct", "margin %", "pct"), Col("quadrant", "quadrant"), Col("churn_risk", "risk", "int"),
-    Col("churn_band", "risk band"), Col("health", "health", "int"), Col("health_band", "health band"),
-    Col("lifecycle", "stage"), Col("tier", "tier"), Col("size_band", "size"), Col("industry", "industry"),
+    Col("margin_pct", "margin %", "pct"), Col("r_score", "R", "plain_int"), Col("f_score", "F", "plain_int"),
+    Col("m_score", "M", "plain_int"), Col("recency_days", "recency", "int"), Col("frequency", "frequency", "int"),
+    Col("monetary", "monetary", "money"), Col("churn_risk", "risk", "int"), Col("churn_band", "risk band"),
+    Col("health", "health", "int"), Col("health_band", "health band"), Col("lifecycle", "stage"),
+    Col("quadrant", "quadrant"), Col("tier", "tier"), Col("size_band", "size"), Col("industry", "industry"),
     Col("region", "region"), Col("plan", "plan"), Col("primary_segment", "primary"),
 )
+
+def account_widths(store: Store, snap: Snapshot) -> tuple[int, ...]:
+    """Column widths of the account lists, measured once over the whole snapshot (so every segment's
+    list lines up the same, and opening one measures nothing)."""
+    return store.memo(("widths", *Store.key(snap)), lambda: measure(store.frame(snap), ACCOUNT_COLS))
+
 
 Loader = Callable[[Store, Snapshot, Callable[..., None], Callable[[], bool]], pl.DataFrame]
 
 
 class AccountsScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "accounts"
     TITLE_TEXT = "Accounts"
     HELP = (
@@ -45,9 +52,12 @@ class AccountsScreen(BaseScreen):
     """
 
     def __init__(self, title: str, loader: Loader, *, export_name: str, extra_cols: Sequence[Col] = (),
-                 sort: tuple[str, bool] | None = ("revenue", True), snapshot: Snapshot | None = None) -> None:
+                 sort: tuple[str, bool] | None = ("revenue", True), snapshot: Snapshot | None = None,
+                 short: str | None = None, snapshot_widths: bool = False) -> None:
         super().__init__()
+        self.snapshot_widths = snapshot_widths
         self.list_title = title
+        self.short = short or title
         self.loader = loader
         self.export_name = export_name
         self.extra_cols = tuple(extra_cols)
@@ -61,7 +71,7 @@ class AccountsScreen(BaseScreen):
         def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> pl.DataFrame:
             return group_accounts(store.frame(snap, progress, cancelled), by, value)
 
-        return cls(f"{value} ({title})", loader, export_name=f"{value}")
+        return cls(f"{value} ({title})", loader, export_name=f"{value}", short=value, snapshot_widths=True)
 
     @property
     def snap(self) -> Snapshot | None:
@@ -71,34 +81,38 @@ class AccountsScreen(BaseScreen):
         yield from self.compose_frame()
         cols = list(self.extra_cols) + list(ACCOUNT_COLS)
         grid = Grid(cols, export_name=self.export_name, id="accounts-grid", fixed_columns=1)
-        yield TablePanel(self.list_title, grid, noun="accounts", id="accounts")
+        yield TablePanel(self.list_title, grid, noun="accounts", id="accounts", classes="body")
 
     def on_mount(self) -> None:
         self.load()
 
     def load(self) -> None:
         snap = self.snap
-        self.set_title(self.list_title)
+        self.set_title(f"Accounts: {self.short}")
         if snap is None:
             return
         store = self.sapp.store
         cols = list(self.extra_cols) + list(ACCOUNT_COLS)
         loader, sort = self.loader, self.sort
 
+        snapshot_widths = self.snapshot_widths
+
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             frame = loader(store, snap, progress, cancelled)
             progress(None, f"sorting {frame.height:,} accounts")
-            return prepare(frame, cols, sort=sort)
+            widths = account_widths(store, snap) if snapshot_widths else None
+            return prepare(frame, cols, sort=sort, widths=widths)
 
         self.start_task("accounts", f"reading the accounts of {self.list_title}", work, self._show)
 
     def _show(self, view: Any) -> None:
+        self.loaded()
         grid = self.query_one("#accounts-grid", Grid)
         grid.show(view)
         grid.focus()
         snap = self.snap
         self.query_one("#accounts", TablePanel).set_title(
-            f"{self.list_title} · {snap.as_of if snap else ''}" if snap else self.list_title
+            f"{self.list_title} as of {snap.as_of}" if snap else self.list_title
         )
 
     def snapshot_changed(self) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from rich.markup import escape
+from rich.text import Text
 from textual.widgets import Static
 
 from segtui.tui import actions, fmt
@@ -87,22 +87,27 @@ class KeyBar(Static):
         keymap = getattr(self.app, "keymap", {})
         entries = [a for a in actions.REGISTRY if a.id == "app.help"]
         entries += [a for scope in scopes for a in actions.in_scope(scope) if a.footer and a.id != "app.help"]
-        parts = []
-        for a in entries:
-            key = key_text(self.app, actions.effective_keys(a, keymap)[:1])
-            parts.append(f"[b]{escape(key)}[/b] {escape(a.label)}")
-        self.update("  ".join(parts))
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, a in enumerate(entries):
+            if i:
+                text.append("  ")
+            text.append(key_text(self.app, actions.effective_keys(a, keymap)[:1]), style="bold")
+            text.append(f" {a.label}")
+        self.update(text)
 
 
 class BaseScreen(Screen):
     """A screen with tasks. Subclasses set ``SCOPE``, ``HELP`` and ``TITLE``."""
 
     SCOPE: ClassVar[str] = ""
+    #: keep the screen's ``.body`` out of the layout until its data first arrives (one paint, not two)
+    HIDE_UNTIL_LOADED: ClassVar[bool] = False
     HELP: ClassVar[str] = ""
     TITLE_TEXT: ClassVar[str] = ""
 
     DEFAULT_CSS = """
     BaseScreen { layout: vertical; layers: default overlay; }
+    BaseScreen.-empty .body { display: none; }
     .section-title { height: 1; margin: 1 0 0 0; padding: 0 1; text-style: bold; color: $text-accent; }
     .status { height: 1; padding: 0 1; color: $text-muted; }
     .empty { padding: 1 2; color: $text-warning; }
@@ -161,6 +166,7 @@ class BaseScreen(Screen):
         """A task of this screen was cancelled: say so in every table still waiting for its data."""
         from segtui.tui.widgets import TablePanel
 
+        self.loaded()
         for panel in self.query(TablePanel):
             view = panel.grid.view
             if view is None or view.source.height == 0:
@@ -211,6 +217,7 @@ class BaseScreen(Screen):
         del self._tasks[msg.group]
         self._show_tasks()
         if msg.error is not None:
+            self.loaded()
             self.notify(f"{task.label}: {msg.error}", title="Failed", severity="error", timeout=10)
             self.task_failed(msg.group, msg.error)
         self.call_after_refresh(self.sapp.note_settled, self, msg.group)
@@ -224,7 +231,13 @@ class BaseScreen(Screen):
         """Hook: the app's current snapshot changed; reload what depends on it."""
 
     def on_mount(self) -> None:
+        if self.HIDE_UNTIL_LOADED:
+            self.add_class("-empty")
         self._refresh_keys()
+
+    def loaded(self) -> None:
+        """The screen's data arrived (or will not): show its body."""
+        self.remove_class("-empty")
 
     def on_descendant_focus(self) -> None:
         self._refresh_keys()

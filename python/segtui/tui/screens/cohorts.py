@@ -15,8 +15,8 @@ from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.widgets import TablePanel
 
-BASES = {"logo": "logo retention: share of the cohort's accounts buying in month k",
-         "revenue": "revenue retention: net revenue in month k over the cohort's first month"}
+BASES = {"logo": "share of the cohort's accounts buying in month k",
+         "revenue": "net revenue in month k over the cohort's first month"}
 
 
 def cohort_cols(columns: list[str]) -> list[Col]:
@@ -26,13 +26,16 @@ def cohort_cols(columns: list[str]) -> list[Col]:
 
 
 class CohortsScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "cohorts"
     TITLE_TEXT = "Cohorts"
     HELP = (
-        "Accounts grouped by the month of their first purchase (a line item with a positive amount), up to the "
-        "snapshot's as-of date. Logo retention: the share of a cohort's accounts that bought in the k-th month after "
-        "it (+0 is always 100 %). Revenue retention: the cohort's net revenue in month k over its net revenue in its "
-        "first month (above 100 % is expansion). Cells after the data ends are empty. t switches logo / revenue."
+        "Accounts grouped by the month of their first purchase (a distinct invoice with positive net amount, as in "
+        "scoring), up to the snapshot's as-of date; computed by the core, as `segtui cohorts`. Logo retention: the "
+        "share of a cohort's accounts with a purchase in the k-th month after its own (+0 is 100 % by definition). "
+        "Revenue retention: the cohort's net revenue in month k over its net revenue in its first month (above 100 % "
+        "is expansion; empty when the first month's revenue is not positive). The last cell of each row is the month "
+        "in progress at the as-of date. t switches logo / revenue."
     )
     BINDINGS = actions.bindings("cohorts")
 
@@ -48,7 +51,7 @@ class CohortsScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="cohort-body"):
+        with VerticalScroll(id="cohort-body", classes="body"):
             yield Static("", id="basis")
             yield TablePanel("Retention", Grid([Col("cohort", "cohort")], export_name="cohorts", id="cohort-grid"),
                              noun="cohorts", id="cohorts")
@@ -75,12 +78,13 @@ class CohortsScreen(BaseScreen):
         self.start_task("cohorts", f"reading line items up to {snap.as_of} by month", work, self._show)
 
     def _show(self, views: dict[str, Any]) -> None:
+        self.loaded()
         self.views = views
         self._render_basis()
 
     def _render_basis(self) -> None:
         view = self.views.get(self.basis)
-        self.query_one("#basis", Static).update(f"[b]{self.basis}[/b] — {BASES[self.basis]}   [dim](t switches)[/]")
+        self.query_one("#basis", Static).update(f"[b]{self.basis} retention[/b]: {BASES[self.basis]} [dim](t switches)[/]")
         if view is None:
             return
         grid = self.query_one("#cohort-grid", Grid)

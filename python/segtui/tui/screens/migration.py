@@ -30,6 +30,17 @@ VELOCITY_COLS = (
 )
 
 
+def migration_of(store: Store, a: Snapshot, b: Snapshot, column: str, progress: Any = None,
+                 cancelled: Any = None) -> pl.DataFrame:
+    """The long migration table of A -> B (memoised: the overview prepares the default pair)."""
+    def compute() -> pl.DataFrame:
+        fa = store.labels(a, *(x for x in (progress, cancelled) if x is not None))
+        fb = store.labels(b, *(x for x in (progress, cancelled) if x is not None))
+        return migration(fa, fb, column)
+
+    return store.memo(("migration", *Store.key(a), *Store.key(b), column), compute)
+
+
 def matrix_cols(long: pl.DataFrame, column: str, value: str) -> list[Col]:
     _froms, tos = migration_order(long, column)
     kind = "int" if value == "accounts" else "money"
@@ -37,6 +48,7 @@ def matrix_cols(long: pl.DataFrame, column: str, value: str) -> list[Col]:
 
 
 class MigrationScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "migration"
     TITLE_TEXT = "Migration"
     HELP = (
@@ -65,7 +77,7 @@ class MigrationScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="migration-body"):
+        with VerticalScroll(id="migration-body", classes="body"):
             yield Static("", id="pair")
             yield Static("", id="empty", classes="empty")
             yield TablePanel("Matrix", Grid([Col("from", "from \\ to")], export_name="migration", id="matrix-grid",
@@ -84,6 +96,7 @@ class MigrationScreen(BaseScreen):
         self.load()
 
     def _no_series(self) -> None:
+        self.loaded()
         self.query_one("#empty", Static).update(
             "No series yet: migration needs two snapshots. Run `segtui score --every month` "
             "(or score again as of another date), then come back."
@@ -109,10 +122,7 @@ class MigrationScreen(BaseScreen):
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             from segtui import history
 
-            fa = store.labels(a, progress, cancelled)
-            fb = store.labels(b, progress, cancelled)
-            progress(None, "computing the migration")
-            long = migration(fa, fb, column)
+            long = migration_of(store, a, b, column, progress, cancelled)
             try:
                 k = history.hysteresis_k(db)
             except Exception:  # a malformed segtui.toml is reported by the commands that need it
@@ -130,13 +140,14 @@ class MigrationScreen(BaseScreen):
         a, b = self.a, self.b
         assert a is not None and b is not None
         self.query_one("#pair", Static).update(
-            f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {GROUPINGS[self.map][1]} · "
+            f"[b]A[/b] {a.as_of} (#{a.id}) → [b]B[/b] {b.as_of} (#{b.id}) · by {self.map} · "
             f"cells: [b]{VALUES[self.value]}[/b]"
             + (f"\n[dim]Stored (raw) segments; `segtui migration` applies the configured hysteresis "
                f"(k = {self.hysteresis}).[/]" if self.hysteresis >= 2 else "")
         )
 
     def _show(self, result: tuple[pl.DataFrame, tuple[Any, Any], int]) -> None:
+        self.loaded()
         self.long, (matrix, vel), self.hysteresis = result
         self._pair_text()
         grid = self.query_one("#matrix-grid", Grid)

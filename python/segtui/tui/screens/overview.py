@@ -171,7 +171,7 @@ class OverviewScreen(BaseScreen):
         if data["rollup"] is None:  # only the snapshot's own row so far
             self.query_one(Figures).set_items([
                 ("Accounts", fmt.integer(snap.accounts)), ("Net revenue", fmt.money(snap.net_revenue)),
-                ("As of", f"{snap.as_of}  (#{snap.id}, {snap.mode})"), ("Snapshots", f"{len(data['snapshots'])} (d: pick)"),
+                ("As of", f"{snap.as_of} (#{snap.id})"), ("Snapshots", f"{len(data['snapshots'])} (d picks)"),
             ])
             return
         f = figures(data["rollup"])
@@ -181,13 +181,13 @@ class OverviewScreen(BaseScreen):
         items = [
             ("Accounts", fmt.integer(f["accounts"])),
             ("Net revenue", fmt.money(f["revenue"])),
-            ("Margin", f"{fmt.money(f['margin'])}  ({fmt.pct(margin_pct) or 'n/a'})"),
-            ("Unprofitable", f"{fmt.integer(f['losing'])} accounts, loss {fmt.money(-f['loss'])}"),
-            ("At high churn risk", f"{fmt.money(f['risk_revenue'])} revenue  ({fmt.pct(risk_share) or 'n/a'})"),
-            ("Top 20 % of accounts", f"{fmt.pct(pareto) or 'n/a'} of revenue"),
-            ("As of", f"{snap.as_of}  (#{snap.id}, {snap.mode})"),
+            ("Margin", f"{fmt.money(f['margin'])} ({fmt.pct(margin_pct) or 'n/a'})"),
+            ("Unprofitable", f"{fmt.integer(f['losing'])}, loss {fmt.money(-f['loss'])}"),
+            ("High churn risk", f"{fmt.money(f['risk_revenue'])} ({fmt.pct(risk_share) or 'n/a'})"),
+            ("Top 20 % earn", f"{fmt.pct(pareto) or 'n/a'} of revenue"),
             ("Cost to serve", fmt.money(f["cost"])),
-            ("Snapshots", f"{len(data['snapshots'])} (d: pick)"),
+            ("As of", f"{snap.as_of} (#{snap.id})"),
+            ("Snapshots", f"{len(data['snapshots'])} (d picks)"),
         ]
         self.query_one(Figures).set_items(items)
 
@@ -205,10 +205,16 @@ class OverviewScreen(BaseScreen):
             return
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            from segtui.tui.screens.accounts import account_widths
+            from segtui.tui.screens.migration import migration_of
+
             if need_frame:
                 store.frame(snap, progress, cancelled)
+                account_widths(store, snap)
             if need_prev:
                 store.labels(prev, progress, cancelled)
+            if prev is not None:  # what the migration screen opens on
+                migration_of(store, prev, snap, "rfm_segment", progress, cancelled)
             return True
 
         def done(_ok: bool) -> None:
@@ -216,6 +222,10 @@ class OverviewScreen(BaseScreen):
                 self.load_groups()
 
         self.start_task("preload", f"reading the accounts of {snap.as_of}", work, done, background=True)
+
+    def task_failed(self, group: str, error: BaseException) -> None:
+        if group == "preload" and self.data is not None and self.data.get("change_pending"):
+            self.query_one("#segments", TablePanel).set_extra("Δ not available: reading the previous snapshot failed")
 
     # --- actions ------------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ LOSER_COLS = (
 
 
 class ProfitabilityScreen(BaseScreen):
+    HIDE_UNTIL_LOADED = True
     SCOPE = "profitability"
     TITLE_TEXT = "Profitability"
     HELP = (
@@ -53,7 +54,7 @@ class ProfitabilityScreen(BaseScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
-        with VerticalScroll(id="profit-body"):
+        with VerticalScroll(id="profit-body", classes="body"):
             yield TablePanel("Quadrants", Grid(QUADRANT_COLS, export_name="quadrants", id="quadrant-grid"),
                              noun="quadrants", id="quadrants")
             yield TablePanel("Money-losing accounts, biggest loss first",
@@ -87,6 +88,7 @@ class ProfitabilityScreen(BaseScreen):
         self.start_task("profitability", f"reading profitability of {snap.as_of}", work, self._show)
 
     def _show(self, data: dict[str, Any]) -> None:
+        self.loaded()
         self.query_one("#quadrant-grid", Grid).show(data["quads"])
         losers = self.query_one("#losers-grid", Grid)
         losers.show(data["losers"])

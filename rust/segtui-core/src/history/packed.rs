@@ -94,6 +94,34 @@ pub fn pack(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Pack a snapshot straight from the result it was written from (no read back): what a
+/// scoring run calls after writing snapshot `id` with `created_at = basis`.
+pub fn pack_result(conn: &Connection, id: i64, basis: &str, r: &crate::engine::ScoreResult) -> Result<()> {
+    let s = &r.scores;
+    let account: Vec<u32> = s.account.iter().map(|&a| a + 1).collect();
+    let code_cols: [(&str, &[u8], &[String]); 2] = [
+        ("rfm_segment", &s.rfm_segment, &r.rfm_segment_labels),
+        ("rfm5_segment", &s.rfm5_segment, &r.rfm5_segment_labels),
+    ];
+    debug_assert_eq!(PACKED, ["rfm_segment", "rfm5_segment"]);
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM snapshot_columns WHERE snapshot = ?1", [id])?;
+    {
+        let mut ins = tx.prepare(
+            "INSERT INTO snapshot_columns(snapshot, name, basis, labels, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        ins.execute(params![id, ACCOUNT, basis, Option::<String>::None, u32s(&account)])?;
+        ins.execute(params![id, REVENUE, basis, Option::<String>::None, i64s(&s.revenue)])?;
+        for (name, codes, labels) in code_cols {
+            let codes: Vec<u16> = codes.iter().map(|&c| c as u16).collect();
+            let names = serde_json::to_string(labels).expect("labels serialize");
+            ins.execute(params![id, name, basis, names, u16s(&codes)])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Pack every snapshot of `ids` that has no fresh packed columns; returns how many were packed.
 /// Gives up quietly (returns `Ok(None)`) when the store is busy for longer than `wait_ms`.
 pub fn ensure_packed(path: &Path, ids: &[i64], wait_ms: u64) -> Result<Option<usize>> {

@@ -16,7 +16,9 @@ use crate::engine::{score, ConfigError, EngineError, Mode, ScoreConfig};
 /// What to score.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// As-of days to score (days since 1970-01-01); empty = the day of the latest line item.
+    /// As-of days to score (days since 1970-01-01; scored in ascending order, duplicates once);
+    /// empty = the day of the latest line item. Several days are scored as a series from one
+    /// preparation of the rows (`history::series`).
     pub as_of_days: Vec<i32>,
     /// The scoring configuration as JSON (a partial `[scoring]` table is completed with the
     /// defaults by the engine).
@@ -75,6 +77,12 @@ impl std::fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl From<EngineError> for RunError {
+    fn from(e: EngineError) -> Self {
+        RunError::Engine(e)
+    }
+}
+
 impl From<StoreIoError> for RunError {
     fn from(e: StoreIoError) -> Self {
         RunError::Store(e)
@@ -128,7 +136,7 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
             super::CacheOutcome::Off => "from SQLite, cache off".to_string(),
         }
     ));
-    let days: Vec<i32> = if opts.as_of_days.is_empty() {
+    let mut days: Vec<i32> = if opts.as_of_days.is_empty() {
         match inputs.latest_line_day() {
             Some(d) => vec![d],
             None => {
@@ -140,32 +148,21 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
     } else {
         opts.as_of_days.clone()
     };
+    days.sort_unstable();
+    days.dedup();
     let mode = mode_name(config.mode).to_string();
     let mut conn = open_rw(db)?;
-    let mut reports = Vec::with_capacity(days.len());
-    let mut before_first = Some(t0.elapsed().as_secs_f64());
-    for (k, &day) in days.iter().enumerate() {
-        let t1 = Instant::now();
-        let result = if k == 0 && load.pending_cache.is_some() {
-            // write the rebuilt cache while the kernel runs
-            let mut l = load.clone();
-            let r = std::thread::scope(|s| {
-                let writer = s.spawn(|| write_pending_cache(&inputs, &mut l));
-                let r = score(&inputs.inputs(), day, &config);
-                writer.join().expect("the cache writer does not panic");
-                r
-            });
-            load = l;
-            r
-        } else {
-            score(&inputs.inputs(), day, &config)
-        }
-        .map_err(RunError::Engine)?;
-        let seconds_score = t1.elapsed().as_secs_f64();
+    let mut reports: Vec<DayReport> = Vec::with_capacity(days.len());
+    let before_first = t0.elapsed().as_secs_f64();
+    let mut tick = Instant::now();
+    // score (one date, or a series from one preparation of the rows) and write each result as
+    // soon as it is computed; a rebuilt cache is written meanwhile on a second thread
+    let mut each = |result: crate::engine::ScoreResult| -> Result<(), RunError> {
+        let seconds_score = tick.elapsed().as_secs_f64();
         progress(&format!(
             "scored {} accounts as of {} in {seconds_score:.2} s; writing the snapshot",
             result.scores.account.len(),
-            iso_date(day)
+            iso_date(result.as_of_day)
         ));
         let meta = SnapshotMeta {
             mode: mode.clone(),
@@ -173,14 +170,39 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
             config_json: canonical.clone(),
             data_version: inputs.stamp.data_version,
             created_at: opts.created_at.clone(),
-            seconds_before_write: before_first.take().unwrap_or(0.0) + seconds_score,
+            seconds_before_write: if reports.is_empty() { before_first } else { 0.0 } + seconds_score,
             series: opts.series.clone(),
         };
         let t2 = Instant::now();
         let written = write_snapshot(&mut conn, &result, &meta)?;
+        // the columns history reads, packed from the result (a failure only slows history reads)
+        let _ = crate::history::packed::pack_result(&conn, written.id, &meta.created_at, &result);
         drop(result);
         reports.push(DayReport { written, seconds_score, seconds_write: t2.elapsed().as_secs_f64() });
-    }
+        tick = Instant::now();
+        Ok(())
+    };
+    let mut run_all = || -> Result<(), RunError> {
+        if days.len() == 1 {
+            each(score(&inputs.inputs(), days[0], &config).map_err(RunError::Engine)?)
+        } else {
+            crate::history::series::score_series_each(&inputs.inputs(), &days, &config, &mut each)
+        }
+    };
+    let outcome = if load.pending_cache.is_some() {
+        let mut l = load.clone();
+        let r = std::thread::scope(|s| {
+            let writer = s.spawn(|| write_pending_cache(&inputs, &mut l));
+            let r = run_all();
+            writer.join().expect("the cache writer does not panic");
+            r
+        });
+        load = l;
+        r
+    } else {
+        run_all()
+    };
+    outcome?;
     Ok(RunReport {
         days: reports,
         load,
