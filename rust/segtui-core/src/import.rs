@@ -254,6 +254,8 @@ pub struct Options {
     pub date_format: DateFormat,
     pub cancel_prefix: Option<String>,
     pub skip: Vec<(String, Vec<String>)>,
+    /// `"decimal": ","`: numbers are written with a decimal comma (`12,50`).
+    pub decimal_comma: bool,
 }
 
 impl Options {
@@ -306,11 +308,21 @@ impl Options {
                 skip.push((col.clone(), vals));
             }
         }
+        let decimal_comma = match obj.get("decimal").and_then(Value::as_str) {
+            None | Some(".") => false,
+            Some(",") => true,
+            Some(d) => {
+                return Err(usage(format!(
+                    "options.decimal must be \".\" or \",\", not {d:?}"
+                )))
+            }
+        };
         let opts = Options {
             mapping,
             date_format,
             cancel_prefix,
             skip,
+            decimal_comma,
         };
         opts.check(kind)?;
         Ok(opts)
@@ -900,6 +912,7 @@ impl Importer {
             date_format: &self.opts.date_format,
             cancel_prefix: self.opts.cancel_prefix.as_deref(),
             skip: skip_cols,
+            point: if self.opts.decimal_comma { b',' } else { b'.' },
         };
         let st = &mut self.st;
         let mut parse_time = Duration::ZERO;
@@ -1220,6 +1233,8 @@ struct Parser<'o> {
     cancel_prefix: Option<&'o str>,
     /// (column index, column name, lower-case values that skip the row)
     skip: Vec<(usize, &'o str, &'o Vec<String>)>,
+    /// the decimal mark of numbers: `b'.'`, or `b','` when declared
+    point: u8,
 }
 
 impl Parser<'_> {
@@ -1280,7 +1295,8 @@ impl Parser<'_> {
         match c.text(t, i)? {
             None => Ok(None),
             Some(s) => {
-                let d = Dec::parse(s).map_err(|e| rej(t, "bad_amount", e.0))?;
+                let d = Dec::parse_with(s, self.point)
+                    .map_err(|e| rej(t, "bad_amount", e.0))?;
                 d.to_minor_exact(self.scale)
                     .map(Some)
                     .map_err(|e| rej(t, "bad_amount", e.0))
@@ -1313,12 +1329,16 @@ impl Parser<'_> {
             None => None,
             Some(q) => Some((
                 q,
-                Dec::parse(q).map_err(|e| rej(T::Quantity, "bad_quantity", e.0))?,
+                Dec::parse_with(q, self.point)
+                    .map_err(|e| rej(T::Quantity, "bad_quantity", e.0))?,
             )),
         };
         let price = match c.text(T::UnitPrice, i)? {
             None => None,
-            Some(p) => Some(Dec::parse(p).map_err(|e| rej(T::UnitPrice, "bad_price", e.0))?),
+            Some(p) => Some(
+                Dec::parse_with(p, self.point)
+                    .map_err(|e| rej(T::UnitPrice, "bad_price", e.0))?,
+            ),
         };
         let unit_price = match price {
             None => None,
@@ -1858,7 +1878,13 @@ impl AccountFields<'_> {
 
 /// A stats snapshot as JSON (the Rust half of the import summary).
 pub fn stats_json(st: &Stats, scale: u32, currency: Option<&str>) -> Value {
-    let minor = |v: i128| -> Value { json!(v as i64) };
+    // exact: a total beyond 64 bits (possible with amounts near the limit) is given as
+    // decimal text rather than wrapped around
+    let minor = |v: i128| -> Value {
+        i64::try_from(v)
+            .map(|x| json!(x))
+            .unwrap_or_else(|_| json!(v.to_string()))
+    };
     json!({
         "rows_read": st.rows_read,
         "rows_imported": st.rows_imported,
