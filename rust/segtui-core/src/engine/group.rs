@@ -50,12 +50,13 @@ unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Partition rows `0..len` with `keep(i)` by `account(i) >> shift`, storing `rec(i)`; rows keep
-/// their input order within a bucket. Every `account(i)` of a kept row must be `< n`;
-/// otherwise the smallest offending row index is returned as the error.
+/// their input order within a bucket. Rows whose `account(i)` is `None` are left out
+/// unchecked; every other row (kept or not) must have `account(i) < n`, otherwise the smallest
+/// offending row index is returned as the error.
 pub fn partition<R, A, K, F>(n: usize, len: usize, shift: u32, account: A, keep: K, rec: F) -> Result<Buckets<R>, usize>
 where
     R: Copy + Send + Sync,
-    A: Fn(usize) -> usize + Sync,
+    A: Fn(usize) -> Option<usize> + Sync,
     K: Fn(usize) -> bool + Sync,
     F: Fn(usize) -> R + Sync,
 {
@@ -74,11 +75,14 @@ where
             let mut h = vec![0usize; nb];
             let mut bad = usize::MAX;
             for i in lo..hi {
-                let a = account(i);
-                if a >= n {
-                    bad = bad.min(i);
-                } else if keep(i) {
-                    h[a >> shift] += 1;
+                match account(i) {
+                    None => {}
+                    Some(a) if a >= n => bad = bad.min(i),
+                    Some(a) => {
+                        if keep(i) {
+                            h[a >> shift] += 1;
+                        }
+                    }
                 }
             }
             if bad == usize::MAX {
@@ -109,8 +113,8 @@ where
     ranges.par_iter().zip(cursors.par_iter_mut()).for_each(|(&(lo, hi), cursor)| {
         let out = out;
         for i in lo..hi {
-            if keep(i) {
-                let b = account(i) >> shift;
+            if let (Some(a), true) = (account(i), keep(i)) {
+                let b = a >> shift;
                 // SAFETY: the cursors of different chunks and buckets cover disjoint slots of
                 // 0..total, and each slot is written exactly once.
                 unsafe { out.0.add(cursor[b]).write(rec(i)) };
@@ -169,7 +173,7 @@ mod tests {
     #[test]
     fn partitions_stably_filters_and_groups() {
         let acct = [2usize, 0, 2, 1, 0, 2, 1, 3];
-        let p = partition(4, acct.len(), 1, |i| acct[i], |i| i != 3, |i| (acct[i], i)).unwrap();
+        let p = partition(4, acct.len(), 1, |i| Some(acct[i]), |i| i != 3, |i| (acct[i], i)).unwrap();
         assert_eq!(p.n_buckets(), 3);
         assert_eq!(p.bucket(0), &[(0, 1), (0, 4), (1, 6)]);
         assert_eq!(p.bucket(1), &[(2, 0), (2, 2), (2, 5), (3, 7)]);
@@ -188,7 +192,7 @@ mod tests {
     #[test]
     fn out_of_range_account_reports_the_first_row() {
         let acct = [0usize, 9, 1, 7];
-        assert_eq!(partition(4, 4, 1, |i| acct[i], |_| true, |i| i).err(), Some(1));
+        assert_eq!(partition(4, 4, 1, |i| Some(acct[i]), |_| true, |i| i).err(), Some(1));
     }
 
     #[test]
@@ -197,7 +201,7 @@ mod tests {
         let len = 400_000;
         let acct: Vec<usize> = (0..len).map(|i| (i * 7919 + i / 3) % n).collect();
         let shift = bucket_shift(n, len);
-        let p = partition(n, len, shift, |i| acct[i], |i| i % 11 != 0, |i| i as u32).unwrap();
+        let p = partition(n, len, shift, |i| Some(acct[i]), |i| i % 11 != 0, |i| i as u32).unwrap();
         let mut got = Vec::new();
         let (mut starts, mut out) = (Vec::new(), Vec::new());
         for b in 0..p.n_buckets() {

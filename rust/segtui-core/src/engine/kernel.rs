@@ -390,7 +390,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         n,
         li.account.len(),
         shift,
-        |i| li.account[i] as usize,
+        |i| Some(li.account[i] as usize),
         |i| li.day[i] <= as_of_day,
         |i| LineRec {
             key: li.invoice_key.get(i).copied().unwrap_or(0),
@@ -405,24 +405,24 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         n,
         ev.account.len(),
         shift,
-        |i| ev.account[i] as usize,
+        |i| Some(ev.account[i] as usize),
         |i| ev.day[i] <= as_of_day,
         |i| EventRec { day: ev.day[i], kind: ev.kind[i], account: ev.account[i] },
     )
     .map_err(|i| out_of_range("events.account", i, i64::from(ev.account[i]), n))?;
     let co = inputs.costs;
-    // Pooled rows map to account 0 for the range check and are left out by `keep`.
+    // Pooled rows are summed below, not partitioned.
     let cost_account = |i: usize| match co.account[i] {
-        POOLED => 0,
-        a if a >= 0 && (a as u64) < n as u64 => a as usize,
-        _ => usize::MAX,
+        POOLED => None,
+        a if a >= 0 && (a as u64) < n as u64 => Some(a as usize),
+        _ => Some(usize::MAX),
     };
     let costs = partition(
         n,
         co.account.len(),
         shift,
         cost_account,
-        |i| co.account[i] != POOLED && co.day[i] <= as_of_day,
+        |i| co.day[i] <= as_of_day,
         |i| CostRec {
             amount: co.amount[i],
             units: co.driver_units.get(i).copied().unwrap_or(NULL_I64),

@@ -785,3 +785,17 @@ fn fixed_thresholds_and_quadrant_thresholds() {
     let q: Vec<&str> = s.quadrant.iter().map(|&c| label(&r.quadrant_labels, c)).collect();
     assert_eq!(q, vec!["high revenue, low cost", "low revenue, low cost", "high revenue, low cost"]);
 }
+
+#[test]
+fn pooled_costs_without_any_account() {
+    let mut w = World::new(0);
+    w.cost(POOLED, 1, 0, 50);
+    let r = w.score(5);
+    assert!(r.scores.account.is_empty());
+    assert_eq!(r.pools.len(), 1);
+    assert_eq!((r.pools[0].pooled, r.pools[0].allocated, r.pools[0].unallocated), (50, 0, 50));
+    let mut w = World::new(1);
+    w.cost(-2, 1, 0, 50);
+    let e = score(&w.inputs(), 5, &ScoreConfig::default()).unwrap_err();
+    assert!(e.message.contains("costs.account, row 0: account index -2 out of range"), "{e}");
+}
