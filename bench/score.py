@@ -12,8 +12,9 @@ amount). Then times, median of --repeat runs each:
 - duckdb:  the same in SQL (all cores);
 
 checks that all three agree on every account (scores, segment, revenue, costs, margin), prints
-the ratios, and — when ``segtui.scoring.score_store`` is available — the full ``segtui score``
-from a store of the same data.
+the ratios, and times the full ``segtui score`` (a fresh process: store → snapshot written) on a
+store of the same data, built once and cached in bench/.cache/: from SQLite, with the column
+cache rebuilt, and from the cache; with each run's peak memory.
 
     python bench/score.py                         # 10 M lines / 1 M accounts / 2 M costs
     python bench/score.py --smoke                 # a tiny size, in seconds (CI)
@@ -141,7 +142,7 @@ def run_kernel(data: dict[str, np.ndarray], n_accounts: int, as_of: int, config_
     )
 
 
-def polars_query(li: pl.DataFrame, costs: pl.DataFrame, seg: pl.DataFrame, as_of: int) -> pl.LazyFrame:
+def polars_query(li: pl.DataFrame, costs: pl.DataFrame, seg: pl.DataFrame, as_of: int, n_accounts: int) -> pl.LazyFrame:
     """RFM + allocation by revenue (largest remainders) + margin + quadrant, idiomatic lazy polars."""
     c = pl.col
     lines = li.lazy().filter(c.day <= as_of).with_columns(c.account.cast(pl.Int64))
@@ -186,9 +187,9 @@ def polars_query(li: pl.DataFrame, costs: pl.DataFrame, seg: pl.DataFrame, as_of
         .filter(c.total > 0)
         .with_columns(share=c.pool * c.w // c.total, rem=c.pool * c.w % c.total)
         .with_columns(left=c.pool - c.share.sum().over("category"))
-        .with_columns(
-            order=pl.struct((-c.rem).alias("nr"), c.account).rank("ordinal").over("category")
-        )
+        # Leftover units to the largest remainders, ties to the smaller account: rank one
+        # numeric key (remainder descending, then account); rem < total keeps it in range here.
+        .with_columns(order=(c.account - c.rem * (n_accounts + 1)).rank("ordinal").over("category"))
         .with_columns(share=c.share + (c.order <= c.left).cast(pl.Int64))
         .group_by("account")
         .agg(allocated_cost=c.share.sum())
@@ -279,13 +280,19 @@ ORDER BY f.account
 # ---- timing and checks ------------------------------------------------------------------------
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times = []
+CPU: dict[str, float] = {}
+
+
+def timed(name: str, fn, repeat: int) -> tuple[float, object]:
+    """Median wall seconds of `repeat` runs (and the median process CPU seconds, in CPU)."""
+    times, cpus = [], []
     result = None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    CPU[name] = statistics.median(cpus)
     return statistics.median(times), result
 
 
@@ -338,14 +345,159 @@ def fmt(s: float) -> str:
     return f"{s * 1000:8.1f} ms" if s < 10 else f"{s:8.2f} s "
 
 
-def bench_store(args, data, as_of: int) -> None:
+def build_store(path: Path, data: dict[str, np.ndarray], n_accounts: int) -> None:
+    """A store holding exactly the generated columns (built once, cached beside the columns).
+
+    Secondary indexes are dropped while loading and rebuilt at the end (same SQL as the
+    schema); natural keys are the row numbers (unique, ascending: cheap to index)."""
+    from segtui.store import open_store
+
+    tmp = path.with_name(path.name + ".building")
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    conn = open_store(tmp, create=True)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -400000")
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN ('line_items', 'costs')"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO imports(id, kind, file, fingerprint, options, started_at) "
+        "VALUES (1, 'line-items', 'bench/score.py', 'bench', '{}', '2025-01-01')"
+    )
+    conn.executemany(
+        "INSERT INTO accounts(id, account_key) VALUES (?, ?)", ((i, f"A{i:07d}") for i in range(1, n_accounts + 1))
+    )
+    conn.executemany(
+        "INSERT INTO cost_categories(id, name) VALUES (?, ?)", ((i + 1, f"cat{i}") for i in range(N_CATEGORIES))
+    )
+    step = 500_000
+    n = len(data["li_account"])
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        day = data["li_day"][lo:hi].astype(np.int64)
+        key = data["li_invoice_key"][lo:hi]
+        rows = zip(
+            range(lo + 1, hi + 1),
+            (data["li_account"][lo:hi].astype(np.int64) + 1).tolist(),
+            day.tolist(),
+            (day * 86400).tolist(),
+            [None if k == 0 else f"INV{k:x}" for k in key.tolist()],
+            key.tolist(),
+            data["li_amount"][lo:hi].tolist(),
+            (i.to_bytes(8, "big") for i in range(lo + 1, hi + 1)),
+        )
+        conn.executemany(
+            "INSERT INTO line_items(id, account, day, ts, invoice, invoice_key, amount, import_id, nkey) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            rows,
+        )
+    n = len(data["c_account"])
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        acct = data["c_account"][lo:hi]
+        rows = zip(
+            range(lo + 1, hi + 1),
+            [None if a < 0 else a + 1 for a in acct.tolist()],
+            data["c_day"][lo:hi].tolist(),
+            (data["c_category"][lo:hi].astype(np.int64) + 1).tolist(),
+            data["c_amount"][lo:hi].tolist(),
+            (i.to_bytes(8, "big") for i in range(lo + 1, hi + 1)),
+        )
+        conn.executemany(
+            "INSERT INTO costs(id, account, day, category, amount, import_id, nkey) VALUES (?, ?, ?, ?, ?, 1, ?)",
+            rows,
+        )
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'data_version'")
+    conn.execute("COMMIT")
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.close()
+    os.replace(tmp, path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+    print(f"  built the store {path.name} in {time.perf_counter() - t0:.0f} s")
+
+
+# Runs `segtui score` in a fresh process (as a user would) and reports its wall time, its
+# own per-phase timings (JSON output) and its peak resident memory.
+_CLI = """
+import json, resource, sys, time
+t = time.perf_counter()
+from segtui.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall": time.perf_counter() - t, "peak_kb": peak}), file=sys.stderr)
+"""
+
+
+def run_cli(db: Path, as_of: int, extra: list[str]) -> dict:
+    import json
+    import subprocess
+
+    from segtui.engine import day_to_date
+
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "python"))
+    args = ["--db", str(db), "-q", "score", "--as-of", day_to_date(as_of).isoformat(), "--format", "json", *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CLI, *args], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"segtui score failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    info = json.loads(proc.stdout)[0]
+    tail = json.loads(proc.stderr.strip().splitlines()[-1])
+    return {"wall": wall, "peak_mb": tail["peak_kb"] / 1024, **info}
+
+
+def bench_store(args, data: dict[str, np.ndarray], as_of: int, n_costs: int, repeat: int) -> None:
     try:
         from segtui.scoring import score_store  # noqa: F401
     except ImportError as exc:
-        print(f"  full `segtui score` from a store: skipped ({exc}; the store path is not on this branch yet)")
+        print(f"  full `segtui score` from a store: skipped ({exc}: the store path is not in this build)")
         return
-    print("  full `segtui score` from a store: skipped (segtui.scoring.score_store found, but this "
-          "script does not build stores yet)")
+    if args.smoke or args.no_cache:
+        import tempfile
+
+        tmpdir = Path(tempfile.mkdtemp(prefix="segtui-bench-"))
+        path = tmpdir / "score.db"
+    else:
+        path = CACHE / f"score-{args.lines}-{args.accounts}-{n_costs}-{SEED}.db"
+    if not path.exists():
+        build_store(path, data, args.accounts)
+    try:
+        _bench_store_runs(path, as_of, repeat)
+    finally:
+        if args.smoke or args.no_cache:
+            import shutil
+
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _bench_store_runs(path: Path, as_of: int, repeat: int) -> None:
+    runs = []
+    # 1. SQLite read path (the column cache left alone), 2. first cached run (cache rebuilt),
+    # 3. runs from a fresh column cache.
+    for label, extra in [("from SQLite (--no-cache)", ["--no-cache"]), ("column cache rebuilt", [])]:
+        Path(f"{path}.cols").unlink(missing_ok=True)  # the column cache beside the store
+        r = run_cli(path, as_of, extra)
+        runs.append((label, r))
+    hits = [run_cli(path, as_of, []) for _ in range(repeat)]
+    hits.sort(key=lambda r: r["wall"])
+    runs.append((f"column cache hit (median of {repeat})", hits[len(hits) // 2]))
+    print("  full `segtui score` from the store (a fresh process each: imports, load, score, write, history):")
+    for label, r in runs:
+        print(
+            f"    {label:34s} {fmt(r['wall'])}  peak {r['peak_mb']:6.0f} MB   "
+            f"load {r['load_s']:.2f} s, score {r['score_s']:.2f} s, write {r['write_s']:.2f} s, "
+            f"run total {r['total_s']:.2f} s (cache: {r['cache']}), {r['accounts']:,} accounts"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--costs", type=int, default=None, help="cost rows (default: lines / 5)")
     ap.add_argument("--repeat", type=int, default=None, help="runs per engine (default 3; smoke 1)")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write bench/.cache")
-    ap.add_argument("--skip", default="", help="comma list of engines to skip: polars,duckdb")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: polars,duckdb,store")
     args = ap.parse_args(argv)
     if args.smoke:
         args.lines, args.accounts = 20_000, 2_000
@@ -375,8 +527,9 @@ def main(argv: list[str] | None = None) -> int:
     config = _core.default_config_json()
 
     results: dict[str, float] = {}
-    run_kernel(data, args.accounts, as_of, config)  # warm up (page-in, thread pool)
-    results["kernel"], raw = timed(lambda: run_kernel(data, args.accounts, as_of, config), repeat)
+    # The first call in a process pays for fresh scratch memory; later calls reuse it.
+    first, _ = timed("first", lambda: run_kernel(data, args.accounts, as_of, config), 1)
+    results["kernel"], raw = timed("kernel", lambda: run_kernel(data, args.accounts, as_of, config), repeat)
     k = kernel_frame(raw)
     ok = True
 
@@ -388,8 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     seg = segment_map()
     if "polars" not in skip:
-        q = polars_query(li, costs, seg, as_of)
-        results["polars"], p = timed(lambda: q.collect(), repeat)
+        q = polars_query(li, costs, seg, as_of, args.accounts)
+        results["polars"], p = timed("polars", lambda: q.collect(), repeat)
         ok &= compare("polars", k, p)
     if "duckdb" not in skip:
         import duckdb
@@ -398,17 +551,27 @@ def main(argv: list[str] | None = None) -> int:
         con.register("li", li.to_arrow())
         con.register("costs", costs.to_arrow())
         con.register("seg", seg.to_arrow())
-        results["duckdb"], d = timed(lambda: con.sql(DUCKDB_SQL, params={"as_of": as_of}).pl(), repeat)
+        results["duckdb"], d = timed("duckdb", lambda: con.sql(DUCKDB_SQL, params={"as_of": as_of}).pl(), repeat)
         ok &= compare("duckdb", k, d)
         con.close()
 
-    print(f"  {'kernel (Rust, in-memory columns)':36s} {fmt(results['kernel'])}")
+    print(f"  {'engine':36s} {'wall':>11s}   {'cpu':>11s}")
+    print(f"  {'kernel (Rust, in-memory columns)':36s} {fmt(results['kernel'])}   {fmt(CPU['kernel'])}")
+    print(f"  {'kernel, first call in the process':36s} {fmt(first)}   {fmt(CPU['first'])}")
     for name in ("polars", "duckdb"):
         if name in results:
             label = {"polars": "polars (lazy, all cores)", "duckdb": "DuckDB SQL"}[name]
-            print(f"  {label:36s} {fmt(results[name])}   kernel is {results[name] / results['kernel']:5.1f}x faster")
+            print(
+                f"  {label:36s} {fmt(results[name])}   {fmt(CPU[name])}   kernel is "
+                f"{results[name] / results['kernel']:5.1f}x faster (wall), "
+                f"{CPU[name] / max(CPU['kernel'], 1e-9):5.1f}x (cpu)"
+            )
+    phases = ", ".join(f"{name} {sec * 1000:.0f}" for name, sec in raw.get("timings", []))
+    if phases:
+        print(f"  kernel phases (ms): {phases}")
     print(f"  results agree on every account: {'yes' if ok else 'NO'}")
-    bench_store(args, data, as_of)
+    if "store" not in skip:
+        bench_store(args, data, as_of, n_costs, repeat)
     return 0 if ok else 1
 
 

@@ -221,7 +221,7 @@ def test_gil_is_released_during_scoring():
 
 def test_result_columns_cover_every_field():
     out = _core.score_columns({}, {}, {}, {}, 0, [], [], 0, "{}")
-    assert set(out) == {"as_of_day", "columns", "labels", "pools"}
+    assert set(out) == {"as_of_day", "columns", "labels", "pools", "timings"}
     assert list(out["columns"]) == [
         "account", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score",
         "rfm_segment", "rfm5_segment", "revenue", "direct_cost", "allocated_cost", "margin",

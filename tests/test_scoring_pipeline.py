@@ -39,7 +39,7 @@ def test_score_writes_a_snapshot_as_of_the_latest_line_item(db_path: Path) -> No
     assert info.data_version == 1
     assert info.cache == "rebuilt"
     assert info.rows == {"line_items": 11, "costs": 5, "events": 3, "accounts": 6}
-    assert set(info.timings) == {"load", "score", "write", "cache_write", "history", "total"}
+    assert set(info.timings) == {"load", "score", "write", "cache_write", "total"}
     row = _q(db_path, "SELECT as_of_day, mode, config_fp, accounts, net_revenue, data_version, seconds FROM snapshots")
     assert len(row) == 1
     as_of_day, mode, fp, accounts, net, dv, seconds = row[0]
@@ -272,7 +272,7 @@ def test_score_every_month_is_the_single_date_results(db_path: Path) -> None:
     rows = pl.read_csv(io.BytesIO(r.stdout_bytes))
     assert rows["as_of"].to_list() == ["2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30"]
     series_ids = rows["snapshot"].to_list()
-    assert _q(db_path, "SELECT DISTINCT series FROM snapshots") == [("month",)]
+    assert _q(db_path, "SELECT DISTINCT series FROM snapshots") == [("every month since 2025-03-15",)]
     # each series snapshot equals a single-date run of its date (replacing it)
     for sid, as_of in zip(series_ids, rows["as_of"].to_list()):
         frame = queries.snapshot_frame(db_path, sid, cache=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from segtui.errors import ConfigError
-from segtui.tui import actions, playbooks
+from segtui.tui import actions
 from segtui.tui.app import SegtuiApp
 from segtui.tui.grid import Grid
 from segtui.tui.screens.account import AccountScreen
@@ -61,19 +61,3 @@ def test_keymap_from_segtui_toml(tmp_path: Path) -> None:
     cfg.write_text("[keys\n")
     with pytest.raises(ConfigError, match="segtui.toml"):
         actions.load_keymap(cfg)
-
-
-def test_playbooks_default_and_configured(tmp_path: Path) -> None:
-    cfg = tmp_path / "segtui.toml"
-    books = playbooks.load(cfg)
-    assert books["Can't Lose Them"].action == "win them back now; escalate to an owner"
-    assert len(books) == 11
-    cfg.write_text('[playbooks."At Risk"]\naction = "call within a week"\nowner = "AM"\ndue_within_days = 7\n'
-                   '[playbooks."Trial power users"]\naction = "offer annual plan"\n')
-    books = playbooks.load(cfg)
-    assert books["At Risk"].action == "call within a week" and books["At Risk"].owner == "AM"
-    assert books["At Risk"].due_within_days == 7 and books["At Risk"].who == "spent well and often, long ago"
-    assert books["Trial power users"].action == "offer annual plan"
-    cfg.write_text('[playbooks."At Risk"]\nowner = "AM"\n')
-    with pytest.raises(ConfigError, match="needs action"):
-        playbooks.load(cfg)

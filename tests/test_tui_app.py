@@ -262,6 +262,19 @@ async def test_account_screen(store: Path) -> None:
 
 
 @aio
+async def test_playbook_follows_segtui_toml(store: Path, tmp_path: Path) -> None:
+    config = tmp_path / "segtui.toml"
+    config.write_text('[playbooks."Champions"]\nowner = "ana"\ndue_days = 2\n')
+    app = make_app(store, config)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "enter")
+        text = screen_text(app)
+        assert "Playbook (Champions)" in text and "ask for referrals" in text
+        assert "owner ana" in text and "act within 2 days" in text
+
+
+@aio
 async def test_account_with_churn_reasons_and_loss(store: Path) -> None:
     app = make_app(store)
     async with app.run_test(size=SIZE) as pilot:

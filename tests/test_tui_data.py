@@ -113,9 +113,12 @@ def test_migration_agrees_with_the_core(store: Store) -> None:
 
     snaps = store.snapshots()
     for column, map_name in (("rfm_segment", "rfm11"), ("rfm5_segment", "rfm5"), ("quadrant", "quadrant")):
-        mine = data.migration(store.labels(snaps[0]), store.labels(snaps[2]), column)
-        core = history.migration(store.path, snaps[0].id, snaps[2].id, map=map_name).cells
-        assert mine.sort("from", "to").equals(core.select(mine.columns).sort("from", "to"))
+        for x, y in ((snaps[0], snaps[2]), (snaps[2], snaps[0])):  # forwards: (new) rows; backwards: (gone)
+            mine = data.migration(store.labels(x), store.labels(y), column)
+            core = history.migration(store.path, x.id, y.id, map=map_name).cells
+            assert mine.sort("from", "to").equals(core.select(mine.columns).sort("from", "to"))
+    backwards = data.migration(store.labels(snaps[2]), store.labels(snaps[0]), "rfm_segment")
+    assert backwards.filter(pl.col("to") == data.GONE_LABEL)["accounts"].sum() > 0
 
 
 def test_migration_matrix_counts_every_account(store: Store) -> None:
@@ -131,7 +134,9 @@ def test_migration_matrix_counts_every_account(store: Store) -> None:
     new_ids = set(b["account"].to_list()) - set(a["account"].to_list())
     if new_ids:
         assert long.filter(pl.col("from") == NEW_LABEL)["accounts"].sum() == len(new_ids)
-    # the accounts of a cell are exactly those that moved
+    # the accounts of a cell are exactly those that moved, from full frames or label frames alike
+    assert data.moved_accounts(store.labels(snaps[0]), b, "rfm_segment", "Champions", "Loyal").equals(
+        data.moved_accounts(a, b, "rfm_segment", "Champions", "Loyal"))
     moved = data.moved_accounts(a, b, "rfm_segment", "Champions", "Loyal")
     ids = {r[0] for r in q(store, """SELECT b.account FROM snapshot_accounts b JOIN snapshot_accounts a
                                      ON a.account = b.account AND a.snapshot = 1

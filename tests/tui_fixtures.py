@@ -12,7 +12,7 @@ A handful of accounts are hand-made so tests can name them:
 - ``ACME``     Acme Corp: bought every week, the biggest spender (Champions);
 - ``GLOBEX``   Globex: steady revenue, very expensive support (loses money);
 - ``INITECH``  Initech: a big buyer that went quiet in early 2025;
-- ``UMBRELLA`` Umbrella: first purchase in the last month of the data;
+- ``UMBRELLA`` Umbrella: first purchase (and first anything) in the last month of the data;
 - ``HOOLI``    Hooli: only a refund (no purchase: segment "No Purchase").
 """
 
@@ -183,6 +183,8 @@ def build_store(path: Path, *, n_accounts: int = 48, seed: int = 5, as_of: tuple
             costs.append((aid, day, 2, max(50, amount // 20)))  # shipping, direct
     for aid, a in enumerate(accounts, start=1):
         tickets = 40 if a[0] == "GLOBEX" else rng.choice([0, 0, 1, 2, 4, 8])
+        if a[0] == "UMBRELLA":  # new in the last month: nothing at all before (a "(new)" account in migration)
+            tickets = 0
         for _ in range(tickets):
             day = first_day + rng.randint(0, last_day - first_day)
             costs.append((aid, day, 1, 45000 if a[0] == "GLOBEX" else rng.choice([1500, 3000, 6000])))

@@ -71,18 +71,32 @@ class Importer:
         """Record the import, bump ``meta.data_version`` if anything changed, commit; returns the data version."""
     def rollback(self) -> None: ...
 
-def scan_csv(
-    path: str | os.PathLike[str], delimiter: str = ",", quote: str = '"'
-) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int]]:
-    """Structural pass: ``(sha256, bytes, header, records, bad, blank)``."""
+Chunks = list[tuple[int, int, int]]
 
-def scan_ndjson(path: str | os.PathLike[str]) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int]]:
-    """Structural pass over JSON lines: ``(sha256, bytes, [], records, bad, blank)``."""
+def scan_csv(
+    path: str | os.PathLike[str], delimiter: str = ",", quote: str = '"', chunk_rows: int = 200_000
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int], Chunks]:
+    """Structural pass: ``(sha256, bytes, header, records, bad, blank, chunks)``; ``chunks`` are
+    ``(start, end, rows)`` byte ranges of at most ``chunk_rows`` data records."""
+
+def scan_ndjson(
+    path: str | os.PathLike[str], chunk_rows: int = 200_000
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int], Chunks]:
+    """Structural pass over JSON lines: ``(sha256, bytes, keys, records, bad, blank, chunks)``."""
 
 def write_clean_csv(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int], delimiter: str = ",", quote: str = '"'
-) -> int: ...
-def write_clean_lines(src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int]) -> int: ...
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    drop: list[int],
+    delimiter: str = ",",
+    quote: str = '"',
+    chunk_rows: int = 200_000,
+) -> tuple[int, Chunks]:
+    """Copy without the ``drop`` rows: ``(rows written, chunks of the copy)``."""
+
+def write_clean_lines(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], drop: list[int], chunk_rows: int = 200_000
+) -> tuple[int, Chunks]: ...
 def sha256_file(path: str | os.PathLike[str]) -> str: ...
 def parse_date(text: str, fmt: str | None = None) -> tuple[int, int]:
     """``(day, ts)``: days since 1970-01-01 as written, Unix seconds. ValueError names the reason code."""
@@ -138,7 +152,8 @@ def score_columns(
       ``seat_limit`` int64 (``-2**63`` = null); ``signup_day``, ``renewal_day`` int32 (``-2**31`` =
       null).
 
-    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...]}``:
+    Returns ``{"as_of_day": int, "columns": {...}, "labels": {...}, "pools": [...],
+    "timings": [(phase, seconds), ...]}``:
 
     - ``columns``: one :class:`Column` per field, one row per account with any line item or
       cost on or before the as-of day (saas mode: or any event), ascending ``account``:
@@ -154,6 +169,7 @@ def score_columns(
       (``""`` for the null codes).
     - ``pools``: per pooled cost category with rows in the window: ``{"category", "driver",
       "pooled", "allocated", "unallocated"}`` (int minor units; allocated + unallocated == pooled).
+    - ``timings``: wall seconds of the kernel's phases, in order (diagnostics only).
 
     Raises :class:`ScoreConfigError` or :class:`ScoreInputError`. Definitions: docs/scoring.md.
     """

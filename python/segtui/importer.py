@@ -262,23 +262,46 @@ class _Progress:
         self.shown = True
 
 
-def _csv_batches(path: Path, delimiter: str) -> Iterator[pl.DataFrame]:
-    lf = pl.scan_csv(
-        path,
-        separator=delimiter,
-        quote_char='"',
-        infer_schema=False,
-        has_header=True,
-        raise_if_empty=False,
-        encoding="utf8",
-    )
-    yield from lf.collect_batches(chunk_size=BATCH_ROWS)
+def _range_batches(
+    path: Path, chunks: Sequence[tuple[int, int, int]], read: Any, label: str
+) -> Iterator[pl.DataFrame]:
+    """Parse the file's byte ranges one at a time (found by the structural pass): memory stays
+    bounded by one range, whatever the file size, and each batch has exactly the rows counted."""
+    with open(path, "rb") as f:
+        for start, end, rows in chunks:
+            f.seek(start)
+            df = read(f.read(end - start))
+            if df.height != rows:
+                raise DataError(
+                    f"{label}: a batch read as {df.height} rows where the structural pass counted {rows}; "
+                    "the file's structure is inconsistent (nothing was imported)"
+                )
+            yield df
 
 
-def _ndjson_batches(path: Path) -> Iterator[pl.DataFrame]:
-    names = pl.scan_ndjson(path, infer_schema_length=10_000).collect_schema().names()
-    lf = pl.scan_ndjson(path, schema={n: pl.String for n in names})
-    yield from lf.collect_batches(chunk_size=BATCH_ROWS)
+def _csv_reader(names: list[str], delimiter: str) -> Any:
+    def read(buf: bytes) -> pl.DataFrame:
+        return pl.read_csv(
+            buf,
+            has_header=False,
+            new_columns=names,
+            separator=delimiter,
+            quote_char='"',
+            infer_schema=False,
+            raise_if_empty=False,
+            encoding="utf8",
+        )
+
+    return read
+
+
+def _ndjson_reader(names: list[str]) -> Any:
+    schema = {n: pl.String for n in names}
+
+    def read(buf: bytes) -> pl.DataFrame:
+        return pl.read_ndjson(buf, schema=schema)
+
+    return read
 
 
 def _parquet_batches(path: Path) -> Iterator[pl.DataFrame]:
@@ -347,7 +370,7 @@ def _import_one(
                 source = tmpdir / "utf8.csv"
                 _transcode(path, encoding, source)
             try:
-                sha, _, header, total, bad, blank = _core.scan_csv(source, delimiter, '"')
+                sha, _, header, total, bad, blank, chunks = _core.scan_csv(source, delimiter, '"', BATCH_ROWS)
             except Exception as e:
                 raise _core_error(e) from None
             if source is not path:
@@ -362,25 +385,28 @@ def _import_one(
             removed = sorted({r for r, *_ in bad} | set(blank))
             if removed:
                 clean = tmpdir / "clean.csv"
-                _core.write_clean_csv(source, clean, removed, delimiter, '"')
+                _, chunks = _core.write_clean_csv(source, clean, removed, delimiter, '"', BATCH_ROWS)
                 source = clean
+            # polars' own names for the header (it renames duplicates)
             columns = pl.scan_csv(
                 source, separator=delimiter, infer_schema=False, has_header=True, raise_if_empty=False
             ).collect_schema().names()
+            batches = lambda: _range_batches(source, chunks, _csv_reader(columns, delimiter), label)  # noqa: E731
         elif fmt == "ndjson":
             try:
-                sha, _, _, total, bad, blank = _core.scan_ndjson(path)
+                sha, _, columns, total, bad, blank, chunks = _core.scan_ndjson(path, BATCH_ROWS)
             except Exception as e:
                 raise _core_error(e) from None
             removed = sorted({r for r, *_ in bad} | set(blank))
             if removed:
                 clean = tmpdir / "clean.jsonl"
-                _core.write_clean_lines(path, clean, removed)
+                _, chunks = _core.write_clean_lines(path, clean, removed, BATCH_ROWS)
                 source = clean
-            columns = pl.scan_ndjson(source, infer_schema_length=10_000).collect_schema().names() if total - len(removed) else []
+            batches = lambda: _range_batches(source, chunks, _ndjson_reader(columns), label)  # noqa: E731
         else:
             sha = _core.sha256_file(path)
             columns, total = _parquet_info(path)
+            batches = lambda: _parquet_batches(path)  # noqa: E731
         t_scan = time.perf_counter() - t_start
 
         mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns else {}
@@ -424,7 +450,7 @@ def _import_one(
             summary.seconds = round(time.perf_counter() - t_start, 4)
             return summary
         try:
-            _feed(imp, fmt, source, delimiter, bad, blank, total, label, quiet, summary)
+            _feed(imp, batches(), bad, blank, total, label, quiet, summary)
             try:
                 imp.rebuild_indexes()
             except Exception as e:
@@ -449,9 +475,7 @@ def _import_one(
 
 def _feed(
     imp: Any,
-    fmt: str,
-    source: Path,
-    delimiter: str,
+    batches: Iterator[pl.DataFrame],
     bad: list[tuple[int, str, str, str]],
     blank: list[int],
     total: int | None,
@@ -470,9 +494,6 @@ def _feed(
             imp.expect_rows(max(0, total - removed))
         except Exception as e:
             raise _core_error(e) from None
-    batches = (
-        _csv_batches(source, delimiter) if fmt == "csv" else _ndjson_batches(source) if fmt == "ndjson" else _parquet_batches(source)
-    )
     progress = _Progress(label, total, quiet)
     rows = 0
     first = True

@@ -11,15 +11,20 @@ Rules (the same for every command, so scripts can rely on them):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
 import pyarrow.parquet as pq
+
+from segtui.errors import ConfigError
 
 FORMATS = ("table", "csv", "json", "ndjson", "parquet")
 EXTENSIONS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet", ".txt": "table"}
@@ -129,9 +134,44 @@ def emit(
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write atomically (temp file + rename) so a killed export never leaves half a file."""
+    """Write atomically (temp file + rename) so a killed export never leaves half a file.
+
+    A symbolic link at ``path`` is refused: it could lead anywhere, and the user named the link,
+    not its target (name the target to write there). The temporary file is created exclusively
+    (never through a planted link) and gets the mode a new file would get (or the replaced
+    file's mode).
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    if path.is_symlink():
+        raise ConfigError(
+            f"{path} is a symbolic link to {os.readlink(path)}: refusing to write through it; "
+            "give the target path itself, or remove the link"
+        )
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (threads may be creating files)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022

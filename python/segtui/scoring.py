@@ -10,7 +10,6 @@ date and turns the report into a :class:`SnapshotInfo`.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -19,7 +18,7 @@ from typing import Any
 
 from segtui import _core
 from segtui.config import EngineConfig, find_config, load_config
-from segtui.errors import ConfigError, DataError, SegtuiError, StoreError
+from segtui.errors import ConfigError, DataError, StoreError
 from segtui.queries import date_to_day, day_to_date
 from segtui.store import open_store
 
@@ -47,8 +46,7 @@ class SnapshotInfo:
     timings: dict[str, float] = field(default_factory=dict)
     """Wall seconds per phase: ``load`` (stamp + columns), ``score``, ``write`` (with the
     commit), ``cache_write`` (overlaps ``score``: a rebuilt cache is written while the kernel
-    runs), ``history`` (packing the new snapshots for the history views) and ``total`` (the
-    whole run, every date of it)."""
+    runs) and ``total`` (the whole call into the core, every date of it)."""
     cache: str = "off"
     """``hit`` (inputs from the column cache), ``appended`` (the cache plus the rows imported
     since), ``rebuilt`` (read from SQLite; new cache written) or ``off``."""
@@ -83,7 +81,6 @@ def _run(
     db_path: Path,
     days: Sequence[int],
     config: EngineConfig,
-    config_file: Path | None,
     *,
     quiet: bool,
     cache: bool,
@@ -151,20 +148,6 @@ def _run(
         )
     if load.get("cache_error"):
         _stderr(f"note: the column cache could not be written ({load['cache_error']}); scoring still works, from SQLite")
-    # what history keeps beside fresh snapshots (packed columns; effective segments with hysteresis)
-    t = time.perf_counter()
-    try:
-        from segtui import history
-
-        if say is not None:
-            say("updating the history of segments")
-        history.after_scoring(db_path, [i.id for i in out], config_path=str(config_file) if config_file else None)
-    except SegtuiError as e:
-        _stderr(f"note: the snapshots were written, but updating the segment history failed: {e}")
-    elapsed = round(time.perf_counter() - t, 4)
-    for i in out:
-        i.timings["history"] = elapsed
-        i.timings["total"] = round(i.timings["total"] + elapsed, 4)
     return out
 
 
@@ -180,6 +163,9 @@ def score_store(
 ) -> SnapshotInfo:
     """Score the store at ``db_path`` and write one snapshot; return what was written.
 
+    The run also packs the snapshot's columns for the history views; ``segtui score`` then
+    calls ``segtui.history.after_scoring`` (effective segments when hysteresis is configured).
+
     ``as_of``: the as-of date (default: the day of the latest line item). ``mode``:
     ``transactions`` or ``saas``, overriding the configuration. ``config_path``: the
     configuration file (default: ``segtui.toml`` beside the store, else the defaults).
@@ -190,10 +176,9 @@ def score_store(
     one transaction. Raises DataError (bad data, nothing to score), ConfigError (bad
     configuration), StoreError (missing or busy store).
     """
-    config_file = config_path if config_path is not None else find_config(Path(db_path))
-    config = load_config(config_file, mode=mode)
+    config = resolve_config(Path(db_path), config_path, mode)
     days = [] if as_of is None else [date_to_day(as_of)]
-    return _run(Path(db_path), days, config, config_file, quiet=quiet, cache=cache, series=None, progress=progress)[0]
+    return _run(Path(db_path), days, config, quiet=quiet, cache=cache, series=None, progress=progress)[0]
 
 
 def score_dates(
@@ -212,27 +197,7 @@ def score_dates(
     transaction as soon as it is computed, labelled ``series`` when given)."""
     if not as_of_dates:
         raise ConfigError("no as-of dates to score")
-    config_file = config_path if config_path is not None else find_config(Path(db_path))
-    config = load_config(config_file, mode=mode)
+    config = resolve_config(Path(db_path), config_path, mode)
     days = [date_to_day(d) for d in as_of_dates]
-    return _run(Path(db_path), days, config, config_file, quiet=quiet, cache=cache, series=series, progress=progress)
+    return _run(Path(db_path), days, config, quiet=quiet, cache=cache, series=series, progress=progress)
 
-
-def latest_line_day(db_path: Path) -> date | None:
-    """The day of the latest line item (the default as-of date), None without line items."""
-    conn = open_store(Path(db_path), readonly=True)
-    try:
-        row = conn.execute("SELECT max(day) FROM line_items").fetchone()
-    finally:
-        conn.close()
-    return None if row[0] is None else day_to_date(row[0])
-
-
-def series_dates(by: str, since: date, until: date) -> list[date]:
-    """The as-of dates of a series: the last day of every ``by`` period (week, month,
-    quarter) that ends within ``since..until``."""
-    if by not in ("week", "month", "quarter"):
-        raise ConfigError(f"--every: expected week, month or quarter, got {by!r}")
-    if since > until:
-        raise ConfigError(f"--since {since.isoformat()} is after {until.isoformat()}")
-    return [day_to_date(d) for d in _core.series_days(by, date_to_day(since), date_to_day(until))]

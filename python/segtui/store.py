@@ -9,7 +9,6 @@ listings.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,8 +55,13 @@ def open_store(path: str | os.PathLike[str], *, create: bool = False, readonly: 
         fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
     if readonly:
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn = _connect_readonly(p)
+        if schema_version(conn) < int(_core.SCHEMA_VERSION):
+            # an older store read first by a listing or the TUI: migrate it once (with its
+            # backup), then read it as asked
+            conn.close()
+            open_store(p).close()
+            conn = _connect_readonly(p)
     else:
         conn = sqlite3.connect(p, check_same_thread=False, isolation_level=None)
         _configure(conn)
@@ -69,36 +73,74 @@ def open_store(path: str | os.PathLike[str], *, create: bool = False, readonly: 
     return conn
 
 
+def _connect_readonly(p: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _newer(path: Path, current: int, latest: int) -> StoreError:
+    return StoreError(
+        f"{path} was written by a newer segtui (schema v{current}; this one knows up to v{latest}): "
+        "upgrade segtui to open it"
+    )
+
+
 def migrate(conn: sqlite3.Connection, path: Path, *, readonly: bool = False) -> int:
-    """Apply the forward migrations this build knows; returns the resulting version."""
+    """Apply the forward migrations this build knows; returns the resulting version.
+
+    All steps run in one ``BEGIN IMMEDIATE`` transaction, after a consistent backup of the old
+    store (``NAME.vN.bak``, taken through SQLite, so rows still in the write-ahead log are in
+    it): a failed migration leaves the store as it was, and of several processes opening an
+    old store at once, one migrates and the others find it done.
+    """
     latest = int(_core.SCHEMA_VERSION)
     current = schema_version(conn)
     if current > latest:
-        raise StoreError(
-            f"{path} was written by a newer segtui (schema v{current}; this one knows up to v{latest}): "
-            "upgrade segtui to open it"
-        )
+        raise _newer(path, current, latest)
     if current == latest:
         return current
     if readonly:
-        raise StoreError(f"{path} needs a schema upgrade (v{current} -> v{latest}); open it once without --readonly")
-    if current > 0:
-        backup = path.with_name(f"{path.name}.v{current}.bak")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copy2(path, backup)
-    for version, sql in _core.schema_migrations():
-        if version <= current:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        raise StoreError(f"{path} needs a schema upgrade (v{current} -> v{latest}): open it once with write access")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(conn)  # another process may have migrated while this one waited
+        if current > latest:
+            raise _newer(path, current, latest)
+        if current > 0 and current < latest:
+            _backup(path, current)
+        for version, sql in _core.schema_migrations():
+            if version <= current:
+                continue
             for stmt in _split_sql(sql):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {int(version)}")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return latest
+
+
+def _backup(path: Path, version: int) -> Path:
+    """A consistent user-only copy of the store as it is (``NAME.vN.bak``), written atomically."""
+    backup = path.with_name(f"{path.name}.v{version}.bak")
+    tmp = backup.with_name(backup.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    # read through a second connection: ``conn`` holds the write lock (so nothing changes
+    # meanwhile), and a backup from a connection inside its own transaction never finishes
+    src = sqlite3.connect(path)
+    dest = sqlite3.connect(tmp)
+    try:
+        src.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        src.backup(dest)
+        dest.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        dest.close()
+        src.close()
+    os.replace(tmp, backup)
+    return backup
 
 
 def _split_sql(script: str) -> Iterator[str]:

@@ -77,9 +77,6 @@ class SegtuiApp(App):
     BINDINGS = actions.bindings("app")
     COMMANDS = {ActionCommands}
     COMMAND_PALETTE_BINDING = "ctrl+p"
-    CSS = """
-    Screen { background: $background; }
-    """
 
     def __init__(self, db_path: Path, *, config_path: Path | None = None) -> None:
         super().__init__()
@@ -87,7 +84,7 @@ class SegtuiApp(App):
         self.store = Store(self.db_path)
         self.config_path = config_path or self.db_path.parent / "segtui.toml"
         self.keymap = actions.load_keymap(self.config_path)
-        self.playbooks = playbooks.load(self.config_path)
+        self.segments = playbooks.load(self.db_path, self.config_path)
         self.snapshots: list[Snapshot] = []
         self.snapshot: Snapshot | None = None
         self.snapshots_loaded = False
@@ -163,6 +160,7 @@ class SegtuiApp(App):
     def action_reload(self) -> None:
         screen = self.screen
         if isinstance(screen, BaseScreen):
+            self.store.forget()  # read from the store again, not from memory
             screen.reload()
 
     def action_quit_or_back(self) -> None:

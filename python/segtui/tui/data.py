@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 EPOCH = dt.date(1970, 1, 1)
@@ -174,16 +175,36 @@ class Store:
         self._limits = {"frame": frames, "labels": labels}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int, str], _Loading] = {}
+        self._memo: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
     @property
     def _frames(self) -> OrderedDict[tuple[int, str], pl.DataFrame]:
         return self._caches["frame"]
 
     def forget(self) -> None:
-        """Drop every cached frame (tests; a store that changed underneath)."""
+        """Drop every cached frame and result (``ctrl+r``; a store that changed underneath)."""
         with self._lock:
             for cache in self._caches.values():
                 cache.clear()
+            self._memo.clear()
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], *, keep: int = 16) -> Any:
+        """``compute()`` once per ``key`` (which must name the snapshots it depends on, by id and
+        creation time): results the background read prepares so screens open without computing."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = compute()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > keep:
+                self._memo.popitem(last=False)
+        return value
+
+    @staticmethod
+    def key(snap: Snapshot) -> tuple[int, str]:
+        return (snap.id, snap.created_at)
 
     # --- connections ------------------------------------------------------------------------
 
@@ -600,19 +621,62 @@ def group_accounts(frame: pl.DataFrame, by: str, value: str) -> pl.DataFrame:
     column = GROUPINGS[by][0]
     if value == NONE_LABEL:
         return frame.filter(pl.col(column).is_null())
-    return frame.filter(pl.col(column).cast(pl.String) == value)
+    return frame.filter(pl.col(column) == value)
+
+
+def _align(a: pl.DataFrame, b: pl.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each row of ``b`` the row of ``a`` with the same account (-1: none), and for each row of
+    ``a`` whether ``b`` has it, by indexing on the account id (dense: the store's integer keys).
+    None when the ids are too sparse for that (then a hash join is used)."""
+    ida = a.get_column("account").to_numpy()
+    idb = b.get_column("account").to_numpy()
+    if ida.size == 0 or idb.size == 0:
+        return None
+    top = int(max(ida.max(), idb.max())) + 1
+    if top > 4 * (ida.size + idb.size) + 1024 or min(int(ida.min()), int(idb.min())) < 0:
+        return None
+    pos = np.full(top, -1, dtype=np.int64)
+    pos[ida] = np.arange(ida.size)
+    in_b = np.zeros(top, dtype=bool)
+    in_b[idb] = True
+    return pos[idb], in_b[ida]
 
 
 def migration(a: pl.DataFrame, b: pl.DataFrame, column: str) -> pl.DataFrame:
     """Long form of the migration matrix from snapshot A to B over ``column``: one row per (from, to)
     with accounts, revenue in A and revenue in B. Accounts absent from A come ``(new)``; accounts absent
     from B go to ``(gone)``; an account without a label in that dimension is ``(none)``."""
-    left = a.select("account", pl.col(column).alias("from"), pl.col("revenue").alias("revenue_a"),
-                    pl.lit(True).alias("in_a"))
-    right = b.select("account", pl.col(column).alias("to"), pl.col("revenue").alias("revenue_b"),
-                     pl.lit(True).alias("in_b"))
-    j = left.join(right, on="account", how="full", coalesce=True)
-    cells = j.group_by("from", "to", "in_a", "in_b").agg(
+    aligned = _align(a, b)
+    if aligned is None:
+        left = a.select("account", pl.col(column).alias("from"), pl.col("revenue").alias("revenue_a"),
+                        pl.lit(True).alias("in_a"))
+        right = b.select("account", pl.col(column).alias("to"), pl.col("revenue").alias("revenue_b"),
+                         pl.lit(True).alias("in_b"))
+        rows = left.join(right, on="account", how="full", coalesce=True).drop("account")
+    else:
+        ia, kept = aligned
+        hit = ia >= 0
+        take = pl.Series(np.where(hit, ia, 0))
+        # B's accounts with what A said of them, then A's accounts that B no longer has
+        present = pl.DataFrame({
+            "from": a.get_column(column).gather(take),
+            "revenue_a": a.get_column("revenue").gather(take),
+            "in_a": pl.Series(hit),
+            "to": b.get_column(column),
+            "revenue_b": b.get_column("revenue"),
+            "in_b": pl.Series(np.ones(b.height, dtype=bool)),
+        }).with_columns(
+            pl.when(pl.col("in_a")).then(pl.col("from")).alias("from"),
+            pl.when(pl.col("in_a")).then(pl.col("revenue_a")).alias("revenue_a"),
+            pl.when(pl.col("in_a")).then(True).alias("in_a"),
+        )
+        gone = a.filter(pl.Series(~kept)).select(
+            pl.col(column).alias("from"), pl.col("revenue").alias("revenue_a"), pl.lit(True).alias("in_a"),
+            pl.lit(None, a.schema[column]).alias("to"), pl.lit(None, pl.Int64).alias("revenue_b"),
+            pl.lit(None, pl.Boolean).alias("in_b"),
+        )
+        rows = pl.concat([present, gone], how="vertical_relaxed")
+    cells = rows.group_by("from", "to", "in_a", "in_b").agg(
         pl.len().cast(pl.Int64).alias("accounts"),
         pl.col("revenue_a").sum().cast(pl.Int64),
         pl.col("revenue_b").sum().cast(pl.Int64),
@@ -694,9 +758,18 @@ def moved_accounts(a: pl.DataFrame, b: pl.DataFrame, column: str, src: str, dst:
         gone = _labels(a, column, "from").join(b.select("account"), on="account", how="anti")
         ids = gone.filter(pl.col("from") == src).select("account", "from")
         return a.join(ids, on="account", how="inner")
-    rows = b.filter(pl.col(column).cast(pl.String).fill_null(NONE_LABEL) == dst)
-    rows = rows.join(_labels(a, column, "from").select("account", "from"), on="account", how="left")
-    rows = rows.with_columns(pl.col("from").fill_null(NEW_LABEL))
+    rows = b.filter(pl.col(column).is_null()) if dst == NONE_LABEL else b.filter(pl.col(column) == dst)
+    aligned = _align(a, rows)
+    if aligned is None:
+        rows = rows.join(_labels(a, column, "from").select("account", "from"), on="account", how="left")
+        rows = rows.with_columns(pl.col("from").fill_null(NEW_LABEL))
+    else:
+        ia, _kept = aligned
+        hit = ia >= 0
+        labels = a.get_column(column).gather(pl.Series(np.where(hit, ia, 0))).cast(pl.String).fill_null(NONE_LABEL)
+        rows = rows.with_columns(
+            pl.when(pl.Series(hit)).then(labels).otherwise(pl.lit(NEW_LABEL)).alias("from")
+        )
     return rows.filter(pl.col("from") == src)
 
 

@@ -56,7 +56,7 @@ def measure(frame: pl.DataFrame, cols: Sequence[Col]) -> tuple[int, ...]:
         kind = c.kind
         if kind in ("text", "bool"):
             if isinstance(s.dtype, (pl.Categorical, pl.Enum)):
-                s = s.cat.get_categories() if hasattr(s.cat, "get_categories") else s.cast(pl.String).unique()
+                s = s.unique().cast(pl.String)  # the distinct labels present (a dozen), not every row
             elif s.dtype != pl.String:
                 s = s.cast(pl.String)
             w = s.str.len_chars().max() if kind == "text" else 3

@@ -192,6 +192,7 @@ fn result_to_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, P
     }
     let out = PyDict::new(py);
     out.set_item("as_of_day", r.as_of_day)?;
+    out.set_item("timings", r.timings)?;
     out.set_item("columns", cols)?;
     out.set_item("labels", labels)?;
     out.set_item("pools", pools)?;

@@ -254,6 +254,7 @@ fn dialect(delimiter: &str, quote: &str) -> PyResult<Dialect> {
     Ok(d)
 }
 
+type Chunks = Vec<(u64, u64, u64)>;
 type ScanOut = (
     String,
     u64,
@@ -261,27 +262,39 @@ type ScanOut = (
     u64,
     Vec<(u64, String, String, String)>,
     Vec<u64>,
+    Chunks,
 );
 
-/// Structural pass over a CSV file: `(sha256, bytes, header, records, bad, blank)`.
-#[pyfunction]
-#[pyo3(signature = (path, delimiter = ",", quote = "\""))]
-fn scan_csv(py: Python<'_>, path: PathBuf, delimiter: &str, quote: &str) -> PyResult<ScanOut> {
-    let d = dialect(delimiter, quote)?;
-    let s = py
-        .detach(|| csvscan::scan(&path, d))
-        .map_err(|e| scan_err(&path, e))?;
+fn scan_out(s: csvscan::Scan) -> ScanOut {
     let bad = s
         .bad
         .into_iter()
         .map(|b| (b.row, b.reason.to_string(), b.message, b.raw))
         .collect();
-    Ok((s.sha256, s.bytes, s.header, s.records, bad, s.blank))
+    (s.sha256, s.bytes, s.header, s.records, bad, s.blank, s.chunks)
 }
 
-/// Copy a CSV file without the given data rows (sorted); returns the data rows written.
+/// Structural pass over a CSV file: `(sha256, bytes, header, records, bad, blank, chunks)`;
+/// `chunks` are `(start, end, rows)` byte ranges of at most `chunk_rows` records.
 #[pyfunction]
-#[pyo3(signature = (src, dst, drop, delimiter = ",", quote = "\""))]
+#[pyo3(signature = (path, delimiter = ",", quote = "\"", chunk_rows = 200_000))]
+fn scan_csv(
+    py: Python<'_>,
+    path: PathBuf,
+    delimiter: &str,
+    quote: &str,
+    chunk_rows: u64,
+) -> PyResult<ScanOut> {
+    let d = dialect(delimiter, quote)?;
+    let s = py
+        .detach(|| csvscan::scan(&path, d, chunk_rows))
+        .map_err(|e| scan_err(&path, e))?;
+    Ok(scan_out(s))
+}
+
+/// Copy a CSV file without the given data rows (sorted): `(rows written, chunks of the copy)`.
+#[pyfunction]
+#[pyo3(signature = (src, dst, drop, delimiter = ",", quote = "\"", chunk_rows = 200_000))]
 fn write_clean_csv(
     py: Python<'_>,
     src: PathBuf,
@@ -289,30 +302,34 @@ fn write_clean_csv(
     drop: Vec<u64>,
     delimiter: &str,
     quote: &str,
-) -> PyResult<u64> {
+    chunk_rows: u64,
+) -> PyResult<(u64, Chunks)> {
     let d = dialect(delimiter, quote)?;
-    py.detach(|| csvscan::write_clean(&src, &dst, d, &drop))
+    py.detach(|| csvscan::write_clean(&src, &dst, d, &drop, chunk_rows))
         .map_err(|e| scan_err(&src, e))
 }
 
-/// Structural pass over a JSON lines file: `(sha256, bytes, [], records, bad, blank)`.
+/// Structural pass over a JSON lines file: `(sha256, bytes, keys, records, bad, blank, chunks)`.
 #[pyfunction]
-fn scan_ndjson(py: Python<'_>, path: PathBuf) -> PyResult<ScanOut> {
+#[pyo3(signature = (path, chunk_rows = 200_000))]
+fn scan_ndjson(py: Python<'_>, path: PathBuf, chunk_rows: u64) -> PyResult<ScanOut> {
     let s = py
-        .detach(|| csvscan::scan_ndjson(&path))
+        .detach(|| csvscan::scan_ndjson(&path, chunk_rows))
         .map_err(|e| scan_err(&path, e))?;
-    let bad = s
-        .bad
-        .into_iter()
-        .map(|b| (b.row, b.reason.to_string(), b.message, b.raw))
-        .collect();
-    Ok((s.sha256, s.bytes, s.header, s.records, bad, s.blank))
+    Ok(scan_out(s))
 }
 
-/// Copy a JSON lines file without the given lines (sorted); returns the lines written.
+/// Copy a JSON lines file without the given lines (sorted): `(lines written, chunks of the copy)`.
 #[pyfunction]
-fn write_clean_lines(py: Python<'_>, src: PathBuf, dst: PathBuf, drop: Vec<u64>) -> PyResult<u64> {
-    py.detach(|| csvscan::write_clean_lines(&src, &dst, &drop))
+#[pyo3(signature = (src, dst, drop, chunk_rows = 200_000))]
+fn write_clean_lines(
+    py: Python<'_>,
+    src: PathBuf,
+    dst: PathBuf,
+    drop: Vec<u64>,
+    chunk_rows: u64,
+) -> PyResult<(u64, Chunks)> {
+    py.detach(|| csvscan::write_clean_lines(&src, &dst, &drop, chunk_rows))
         .map_err(|e| scan_err(&src, e))
 }
 

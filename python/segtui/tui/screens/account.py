@@ -220,20 +220,23 @@ class AccountScreen(BaseScreen):
         self.query_one("#money", Static).update(_kv(rows))
 
     def _show_playbook(self, s: dict[str, Any]) -> None:
+        from segtui.tui.playbooks import WHO
+
         seg = s.get("primary_segment") or s["rfm_segment"]
-        pb = self.sapp.playbooks.get(seg)
+        pb = self.sapp.segments.playbook(seg)
         if pb is None:
-            self.query_one("#playbook", Static).update(f"[b]Playbook ({seg})[/b]: none configured in segtui.toml")
+            self.query_one("#playbook", Static).update(
+                Text(f"Playbook ({seg}): none configured (add [playbooks.\"{seg}\"] to segtui.toml)"))
             return
         extra = []
         if pb.owner:
             extra.append(f"owner {pb.owner}")
-        if pb.due_within_days is not None:
-            extra.append(f"due within {pb.due_within_days} days")
+        if pb.due_days is not None:
+            extra.append(f"act within {pb.due_days} days")
         text = Text()
         text.append(f"Playbook ({seg})", style="bold")
-        if pb.who:
-            text.append(f" — {pb.who}", style="dim")
+        if seg in WHO:
+            text.append(f" — {WHO[seg]}", style="dim")
         text.append(f"\n→ {pb.action}")
         if extra:
             text.append(f"   ({', '.join(extra)})", style="dim")

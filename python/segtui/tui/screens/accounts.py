@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 
 from segtui.tui.data import GROUPINGS, Snapshot, Store, group_accounts
-from segtui.tui.grid import Grid, prepare
+from segtui.tui.grid import Grid, measure, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.widgets import TablePanel
@@ -25,6 +25,12 @@ ACCOUNT_COLS: tuple[Col, ...] = (
     Col("quadrant", "quadrant"), Col("tier", "tier"), Col("size_band", "size"), Col("industry", "industry"),
     Col("region", "region"), Col("plan", "plan"), Col("primary_segment", "primary"),
 )
+
+def account_widths(store: Store, snap: Snapshot) -> tuple[int, ...]:
+    """Column widths of the account lists, measured once over the whole snapshot (so every segment's
+    list lines up the same, and opening one measures nothing)."""
+    return store.memo(("widths", *Store.key(snap)), lambda: measure(store.frame(snap), ACCOUNT_COLS))
+
 
 Loader = Callable[[Store, Snapshot, Callable[..., None], Callable[[], bool]], pl.DataFrame]
 
@@ -47,8 +53,9 @@ class AccountsScreen(BaseScreen):
 
     def __init__(self, title: str, loader: Loader, *, export_name: str, extra_cols: Sequence[Col] = (),
                  sort: tuple[str, bool] | None = ("revenue", True), snapshot: Snapshot | None = None,
-                 short: str | None = None) -> None:
+                 short: str | None = None, snapshot_widths: bool = False) -> None:
         super().__init__()
+        self.snapshot_widths = snapshot_widths
         self.list_title = title
         self.short = short or title
         self.loader = loader
@@ -64,7 +71,7 @@ class AccountsScreen(BaseScreen):
         def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> pl.DataFrame:
             return group_accounts(store.frame(snap, progress, cancelled), by, value)
 
-        return cls(f"{value} ({title})", loader, export_name=f"{value}", short=value)
+        return cls(f"{value} ({title})", loader, export_name=f"{value}", short=value, snapshot_widths=True)
 
     @property
     def snap(self) -> Snapshot | None:
@@ -88,10 +95,13 @@ class AccountsScreen(BaseScreen):
         cols = list(self.extra_cols) + list(ACCOUNT_COLS)
         loader, sort = self.loader, self.sort
 
+        snapshot_widths = self.snapshot_widths
+
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             frame = loader(store, snap, progress, cancelled)
             progress(None, f"sorting {frame.height:,} accounts")
-            return prepare(frame, cols, sort=sort)
+            widths = account_widths(store, snap) if snapshot_widths else None
+            return prepare(frame, cols, sort=sort, widths=widths)
 
         self.start_task("accounts", f"reading the accounts of {self.list_title}", work, self._show)
 

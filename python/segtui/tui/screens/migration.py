@@ -30,6 +30,17 @@ VELOCITY_COLS = (
 )
 
 
+def migration_of(store: Store, a: Snapshot, b: Snapshot, column: str, progress: Any = None,
+                 cancelled: Any = None) -> pl.DataFrame:
+    """The long migration table of A -> B (memoised: the overview prepares the default pair)."""
+    def compute() -> pl.DataFrame:
+        fa = store.labels(a, *(x for x in (progress, cancelled) if x is not None))
+        fb = store.labels(b, *(x for x in (progress, cancelled) if x is not None))
+        return migration(fa, fb, column)
+
+    return store.memo(("migration", *Store.key(a), *Store.key(b), column), compute)
+
+
 def matrix_cols(long: pl.DataFrame, column: str, value: str) -> list[Col]:
     _froms, tos = migration_order(long, column)
     kind = "int" if value == "accounts" else "money"
@@ -111,10 +122,7 @@ class MigrationScreen(BaseScreen):
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             from segtui import history
 
-            fa = store.labels(a, progress, cancelled)
-            fb = store.labels(b, progress, cancelled)
-            progress(None, "computing the migration")
-            long = migration(fa, fb, column)
+            long = migration_of(store, a, b, column, progress, cancelled)
             try:
                 k = history.hysteresis_k(db)
             except Exception:  # a malformed segtui.toml is reported by the commands that need it

@@ -205,10 +205,16 @@ class OverviewScreen(BaseScreen):
             return
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            from segtui.tui.screens.accounts import account_widths
+            from segtui.tui.screens.migration import migration_of
+
             if need_frame:
                 store.frame(snap, progress, cancelled)
+                account_widths(store, snap)
             if need_prev:
                 store.labels(prev, progress, cancelled)
+            if prev is not None:  # what the migration screen opens on
+                migration_of(store, prev, snap, "rfm_segment", progress, cancelled)
             return True
 
         def done(_ok: bool) -> None:
@@ -216,6 +222,10 @@ class OverviewScreen(BaseScreen):
                 self.load_groups()
 
         self.start_task("preload", f"reading the accounts of {snap.as_of}", work, done, background=True)
+
+    def task_failed(self, group: str, error: BaseException) -> None:
+        if group == "preload" and self.data is not None and self.data.get("change_pending"):
+            self.query_one("#segments", TablePanel).set_extra("Δ not available: reading the previous snapshot failed")
 
     # --- actions ------------------------------------------------------------------------------------
 

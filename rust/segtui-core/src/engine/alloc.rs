@@ -10,24 +10,41 @@
 //! through a precomputed reciprocal and picks the leftover units with a radix histogram of the
 //! remainders, so a pool over a million accounts costs a few linear passes.
 
+use super::mem::Scratch;
 use rayon::prelude::*;
 
 const MIN_PAR: usize = 1 << 14;
+/// Below this many accounts the leftover units are picked by a plain selection.
+const SMALL: usize = 1 << 15;
 
 /// Shares of `pool` by `weights` (all ≥ 0). `None` when every weight is zero.
 pub fn largest_remainder(pool: i64, weights: &[i64]) -> Option<Vec<i64>> {
-    let total: i128 = weights.par_iter().with_min_len(MIN_PAR).map(|&w| w as i128).sum();
+    let mut shares = vec![0i64; weights.len()];
+    allocate_into(pool, weights, &mut shares).then_some(shares)
+}
+
+/// Add the shares of `pool` by `weights` (all ≥ 0) to `acc` (same length). Returns `false`,
+/// leaving `acc` untouched, when every weight is zero. The caller guarantees that `acc` cannot
+/// overflow (e.g. Σ |pools| fits in i64 and `acc` starts at 0).
+pub fn allocate_into(pool: i64, weights: &[i64], acc: &mut [i64]) -> bool {
+    debug_assert_eq!(weights.len(), acc.len());
+    let (total, wmax) = weights
+        .par_iter()
+        .with_min_len(MIN_PAR)
+        .fold(|| (0i128, 0i64), |(t, m), &w| (t + w as i128, m.max(w)))
+        .reduce(|| (0i128, 0i64), |a, b| (a.0 + b.0, a.1.max(b.1)));
     if total <= 0 {
-        return None;
+        return false;
     }
     let p = pool.unsigned_abs();
-    let wmax = weights.par_iter().with_min_len(MIN_PAR).copied().max().unwrap_or(0) as u64;
+    let sign: i64 = if pool < 0 { -1 } else { 1 };
     let fast = total <= u64::MAX as i128 && (p as u128) * (wmax as u128) <= u64::MAX as u128;
-    let mut shares = if fast { fast_path(p, weights, total as u64) } else { wide_path(p, weights, total) };
-    if pool < 0 {
-        shares.par_iter_mut().for_each(|s| *s = -*s);
+    if fast {
+        fast_path(p, sign, weights, total as u64, acc);
+    } else {
+        wide_path(p, sign, weights, total, acc);
     }
-    Some(shares)
+    true
 }
 
 /// Division by an invariant divisor `d ≥ 1` through `m = floor(2^64 / d)`: the estimate
@@ -59,85 +76,92 @@ impl Divider {
     }
 }
 
-fn fast_path(p: u64, weights: &[i64], total: u64) -> Vec<i64> {
+fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, acc: &mut [i64]) {
     let div = Divider::new(total);
     let n = weights.len();
-    let mut shares = vec![0i64; n];
-    let mut rems = vec![0u64; n];
-    let given: u64 = shares
+    let mut rems: Scratch<u64> = Scratch::new(n);
+    let given: u64 = acc
         .par_iter_mut()
         .zip(rems.par_iter_mut())
         .zip(weights.par_iter())
         .with_min_len(MIN_PAR)
-        .map(|((s, r), &w)| {
+        .map(|((a, r), &w)| {
             let (q, rem) = div.div_rem(p * w as u64);
-            *s = q as i64;
+            *a += sign * q as i64;
             *r = rem;
             q
         })
         .sum();
     let left = (p - given) as usize;
-    if left > 0 {
-        // Histogram the remainders by their top 16 bits (monotone in the remainder), find the
-        // bucket where the `left` largest end, and order only that bucket exactly.
-        let bits = 64 - total.leading_zeros();
-        let sh = bits.saturating_sub(16);
-        let key = |r: u64| (r >> sh) as usize;
-        let hist = rems
-            .par_chunks(MIN_PAR)
-            .fold(
-                || vec![0u32; 1 << 16],
-                |mut h, chunk| {
-                    for &r in chunk {
-                        h[key(r)] += 1;
-                    }
-                    h
-                },
-            )
-            .reduce(
-                || vec![0u32; 1 << 16],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                    a
-                },
-            );
-        let mut above = 0usize;
-        let mut t = 1 << 16;
-        while t > 0 {
-            t -= 1;
-            if above + hist[t] as usize >= left {
-                break;
-            }
-            above += hist[t] as usize;
-        }
-        let need = left - above;
-        let mut border: Vec<(u64, usize)> =
-            rems.iter().enumerate().filter(|(_, &r)| key(r) == t).map(|(i, &r)| (r, i)).collect();
-        border.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        shares.par_iter_mut().zip(rems.par_iter()).with_min_len(MIN_PAR).for_each(|(s, &r)| {
-            if key(r) > t {
-                *s += 1;
-            }
-        });
-        for &(_, i) in &border[..need] {
-            shares[i] += 1;
-        }
+    if left == 0 {
+        return;
     }
-    shares
+    if n < SMALL {
+        let mut cand: Vec<(u64, usize)> = rems.iter().enumerate().filter(|(_, &r)| r > 0).map(|(i, &r)| (r, i)).collect();
+        let cmp = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+        if left < cand.len() {
+            cand.select_nth_unstable_by(left - 1, cmp);
+        }
+        for &(_, i) in &cand[..left] {
+            acc[i] += sign;
+        }
+        return;
+    }
+    // Histogram the remainders by their top 16 bits (monotone in the remainder), find the
+    // bucket where the `left` largest end, and order only that bucket exactly.
+    let bits = 64 - total.leading_zeros();
+    let sh = bits.saturating_sub(16);
+    let key = |r: u64| (r >> sh) as usize;
+    let hist = rems
+        .par_chunks(1 << 18)
+        .map(|chunk| {
+            let mut h = vec![0u32; 1 << 16];
+            for &r in chunk {
+                h[key(r)] += 1;
+            }
+            h
+        })
+        .reduce(
+            || vec![0u32; 1 << 16],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let mut above = 0usize;
+    let mut t = 1 << 16;
+    while t > 0 {
+        t -= 1;
+        if above + hist[t] as usize >= left {
+            break;
+        }
+        above += hist[t] as usize;
+    }
+    let need = left - above;
+    let mut border: Vec<(u64, usize)> =
+        rems.iter().enumerate().filter(|(_, &r)| key(r) == t).map(|(i, &r)| (r, i)).collect();
+    border.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    acc.par_iter_mut().zip(rems.par_iter()).with_min_len(MIN_PAR).for_each(|(a, &r)| {
+        if key(r) > t {
+            *a += sign;
+        }
+    });
+    for &(_, i) in &border[..need] {
+        acc[i] += sign;
+    }
 }
 
-fn wide_path(p: u64, weights: &[i64], total: i128) -> Vec<i64> {
+fn wide_path(p: u64, sign: i64, weights: &[i64], total: i128, acc: &mut [i64]) {
     let p = p as i128;
-    let mut shares = Vec::with_capacity(weights.len());
     let mut rems: Vec<(i128, usize)> = Vec::new();
     let mut given: i128 = 0;
     for (i, &w) in weights.iter().enumerate() {
         let x = p * w as i128; // < 2^64 · 2^63: fits i128
-        let (s, r) = (x / total, x % total);
-        given += s;
-        shares.push(s as i64);
+        let (q, r) = (x / total, x % total);
+        given += q;
+        acc[i] += sign * q as i64;
         if r > 0 {
             rems.push((r, i));
         }
@@ -149,10 +173,9 @@ fn wide_path(p: u64, weights: &[i64], total: i128) -> Vec<i64> {
             rems.select_nth_unstable_by(left - 1, cmp);
         }
         for &(_, i) in &rems[..left] {
-            shares[i] += 1;
+            acc[i] += sign;
         }
     }
-    shares
 }
 
 #[cfg(test)]
@@ -235,7 +258,11 @@ mod tests {
             x
         };
         for round in 0..400 {
-            let n = if round % 50 == 0 { 50_000 } else { (next() % 60) as usize + 1 };
+            let n = match round % 50 {
+                0 => 50_000,
+                1 => 40_000,
+                _ => (next() % 60) as usize + 1,
+            };
             let weights: Vec<i64> = (0..n)
                 .map(|_| match next() % 5 {
                     0 => 0,

@@ -11,7 +11,7 @@
 //! 4. scores by the tie rule, pooled-cost allocation by largest remainders, quadrant medians;
 //! 5. health and lifecycle, and the output columns.
 
-use super::alloc::largest_remainder;
+use super::alloc::allocate_into;
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig, CHURN_SIGNALS};
 use super::group::{bucket_shift, local_group, partition, Buckets};
 use super::mem::Scratch;
@@ -109,6 +109,28 @@ struct Agg {
     tier: u8,
     size_band: u8,
     trend: u8,
+}
+
+/// The members' aggregates, in ascending account order, over the per-account array.
+#[derive(Clone, Copy)]
+struct Members<'a> {
+    all: &'a [Agg],
+    members: &'a [u32],
+}
+
+impl<'a> Members<'a> {
+    fn par_iter(&self) -> impl IndexedParallelIterator<Item = &'a Agg> + 'a {
+        let all = self.all;
+        self.members.par_iter().with_min_len(1 << 12).map(move |&a| &all[a as usize])
+    }
+}
+
+impl std::ops::Index<usize> for Members<'_> {
+    type Output = Agg;
+    #[inline]
+    fn index(&self, i: usize) -> &Agg {
+        &self.all[self.members[i] as usize]
+    }
 }
 
 /// Per-thread buffers: one bucket's rows grouped by account, and per-account work lists.
@@ -494,25 +516,16 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         .enumerate()
         .map_init(KernelScratch::default, |s, (b, chunk)| bucket_pass(&ctx, s, b, chunk))
         .collect::<Result<Vec<usize>, EngineError>>()?;
-    // Members in ascending account order, compacted in parallel.
-    let mut aggs: Scratch<Agg> = Scratch::new(by_account.iter().filter(|a| a.member).count());
-    {
-        let counts: Vec<usize> = by_account.par_chunks(1 << 14).map(|c| c.iter().filter(|a| a.member).count()).collect();
-        let mut rest: &mut [Agg] = &mut aggs;
-        let mut parts = Vec::with_capacity(counts.len());
-        for &c in &counts {
-            let (head, tail) = rest.split_at_mut(c);
-            parts.push(head);
-            rest = tail;
-        }
-        by_account.par_chunks(1 << 14).zip(parts).for_each(|(src, dst)| {
-            for (d, a) in dst.iter_mut().zip(src.iter().filter(|a| a.member)) {
-                *d = *a;
-            }
-        });
-    }
-    drop(by_account);
-    let m = aggs.len();
+    // Members in ascending account order; `aggs[i]` below is the i-th member's aggregate.
+    let members: Vec<u32> = by_account
+        .par_iter()
+        .enumerate()
+        .with_min_len(1 << 14)
+        .filter(|(_, a)| a.member)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let aggs = Members { all: &by_account, members: &members };
+    let m = members.len();
     clock.lap("accounts");
 
     // ---- R / F / M scores over the accounts with a purchase --------------------------------
@@ -536,17 +549,20 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     clock.lap("scores");
 
     // ---- pooled-cost allocation ----------------------------------------------------------------
-    let mut allocated = vec![0i128; m];
     let mut pools = Vec::new();
+    let total_abs: i128 = (0..ncat).filter(|&c| pool_rows[c]).map(|c| pooled[c].abs()).sum();
+    if total_abs > i128::from(i64::MAX) {
+        return Err(EngineError::new("the pooled costs together do not fit in 64-bit minor units"));
+    }
+    // Σ |pools| fits in i64, so no account's allocated total can overflow.
+    let mut allocated: Scratch<i64> = Scratch::filled(m, 0);
     let mut weight_cache: Vec<(String, Vec<i64>)> = Vec::new();
     for c in 0..ncat {
         if !pool_rows[c] {
             continue;
         }
         let name = &inputs.cost_categories[c];
-        let pool = i64::try_from(pooled[c]).map_err(|_| {
-            EngineError::new(format!("pooled cost of category {name:?} does not fit in 64-bit minor units"))
-        })?;
+        let pool = pooled[c] as i64;
         // Categories sharing a driver share its weights (driver_units are per category).
         let cache_key = match &drivers[c] {
             Driver::DriverUnits => format!("driver_units#{c}"),
@@ -555,24 +571,18 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         let wi = match weight_cache.iter().position(|(k, _)| *k == cache_key) {
             Some(i) => i,
             None => {
-                let w = driver_weights(&ctx, &aggs, &drivers[c], c, &unit_sums, &kind_counts);
+                let w = driver_weights(&ctx, aggs, &drivers[c], c, &unit_sums, &kind_counts);
                 weight_cache.push((cache_key, w));
                 weight_cache.len() - 1
             }
         };
-        let (alloc_total, unalloc) = match largest_remainder(pool, &weight_cache[wi].1) {
-            Some(shares) => {
-                allocated.par_iter_mut().zip(shares.par_iter()).for_each(|(a, &s)| *a += i128::from(s));
-                (pool, 0)
-            }
-            None => (0, pool),
-        };
+        let done = allocate_into(pool, &weight_cache[wi].1, &mut allocated);
         pools.push(PoolAllocation {
             category: name.clone(),
             driver: drivers[c].name(),
             pooled: pool,
-            allocated: alloc_total,
-            unallocated: unalloc,
+            allocated: if done { pool } else { 0 },
+            unallocated: if done { 0 } else { pool },
         });
     }
     drop(weight_cache);
@@ -582,7 +592,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     let cost: Vec<i64> = aggs
         .par_iter()
         .zip(allocated.par_iter())
-        .map(|(a, &al)| to_i64(i128::from(a.direct) + al, "cost to serve", a.account as usize))
+        .map(|(a, &al)| to_i64(i128::from(a.direct) + i128::from(al), "cost to serve", a.account as usize))
         .collect::<Result<_, _>>()?;
     // "high" ⇔ 2·v ≥ lo + hi, where lo/hi are the middle values (equal for an odd count).
     let rev_mid = config.quadrant.revenue_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
@@ -594,15 +604,21 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
 
     // ---- final figures, in parallel into preallocated columns -------------------------------
     let mut out = AccountScores::default();
-    macro_rules! alloc_cols {
-        ($($f:ident : $v:expr),*) => { $( out.$f = vec![$v; m]; )* };
+    // Columns are written through raw pointers into their capacity (each index once, in
+    // parallel) and get their length when every row is written.
+    macro_rules! each_col {
+        ($mac:ident) => {
+            $mac!(
+                account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
+                rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
+                churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
+            )
+        };
     }
-    alloc_cols!(
-        account: 0, recency_days: 0, frequency: 0, monetary: 0, r_score: 0, f_score: 0, m_score: 0,
-        rfm_segment: 0, rfm5_segment: 0, revenue: 0, direct_cost: 0, allocated_cost: 0, margin: 0,
-        margin_pct: 0.0, quadrant: 0, churn_risk: 0, churn_band: 0, churn_reasons: 0, health: 0,
-        health_band: 0, lifecycle: 0, tier: 0, size_band: 0
-    );
+    macro_rules! reserve_cols {
+        ($($f:ident),*) => { $( out.$f = Vec::with_capacity(m); )* };
+    }
+    each_col!(reserve_cols);
     struct Ptrs {
         account: SendPtr<u32>,
         recency_days: SendPtr<i64>,
@@ -631,11 +647,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     macro_rules! ptrs {
         ($($f:ident),*) => { Ptrs { $( $f: SendPtr(out.$f.as_mut_ptr()), )* } };
     }
-    let p = ptrs!(
-        account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
-        rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
-        churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
-    );
+    let p = each_col!(ptrs);
     let h = &config.health;
     let wsum: i64 = h.weights.iter().sum();
     (0..m).into_par_iter().with_min_len(4096).try_for_each(|i| -> Result<(), EngineError> {
@@ -700,7 +712,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
             p.rfm5_segment.0.add(i).write(config.rfm5.code(r, f, mm));
             p.revenue.0.add(i).write(a.revenue);
             p.direct_cost.0.add(i).write(a.direct);
-            p.allocated_cost.0.add(i).write(allocated[i] as i64);
+            p.allocated_cost.0.add(i).write(allocated[i]);
             p.margin.0.add(i).write(margin);
             p.margin_pct.0.add(i).write(margin_pct);
             p.quadrant.0.add(i).write(quadrant);
@@ -715,6 +727,11 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         }
         Ok(())
     })?;
+    macro_rules! set_lens {
+        // SAFETY: the loop above wrote indices 0..m of every column (within its capacity m).
+        ($($f:ident),*) => { $( unsafe { out.$f.set_len(m) }; )* };
+    }
+    each_col!(set_lens);
     clock.lap("figures");
 
     let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -749,7 +766,7 @@ fn median_x2(mut v: Vec<i64>) -> Option<i128> {
 
 fn driver_weights(
     ctx: &Ctx,
-    aggs: &[Agg],
+    aggs: Members<'_>,
     driver: &Driver,
     category: usize,
     unit_sums: &[Vec<i64>],
@@ -768,7 +785,6 @@ fn driver_weights(
         _ => None,
     };
     aggs.par_iter()
-        .with_min_len(4096)
         .map(|a| {
             if !a.active_window {
                 return 0;

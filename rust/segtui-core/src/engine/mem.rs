@@ -2,11 +2,10 @@
 //!
 //! A scoring run over 10 M line items works in a few hundred MB of scratch memory. Fresh memory
 //! costs a page fault and a page clear per 4 KiB, ~100 000 faults per run, which is more than
-//! some of the computing. Two remedies:
-//! - on Linux, new buffers are advised for transparent huge pages (`MADV_HUGEPAGE`, honoured
-//!   when the system's THP mode is `madvise` or `always`), so they fault 2 MiB at a time;
-//! - buffers are returned to a small process-wide pool when a run ends and reused by the next
-//!   run (a series of snapshots, a re-score in the TUI). [`release_scratch`] frees the pool.
+//! some of the computing. So buffers are returned to a small process-wide pool when a run ends
+//! and reused by the next run (a series of snapshots, a re-score in the TUI);
+//! [`release_scratch`] frees the pool. (Advising huge pages was measured and rejected: with the
+//! common THP `defrag = madvise` setting the first run stalls in page compaction.)
 //!
 //! Only plain-data element types are stored (`Copy`, alignment ≤ 16); a buffer's contents are
 //! unspecified when it is taken, so callers write before they read.
@@ -114,38 +113,8 @@ fn take(blocks: usize) -> Option<Vec<Block>> {
 }
 
 fn fresh(blocks: usize) -> Vec<Block> {
-    let mut v: Vec<Block> = Vec::with_capacity(blocks);
-    advise_huge(&mut v);
-    v
+    Vec::with_capacity(blocks)
 }
-
-/// An empty vector with room for `cap` elements, its pages advised for huge pages when large.
-pub fn big_vec<T>(cap: usize) -> Vec<T> {
-    let mut v = Vec::with_capacity(cap);
-    advise_huge(&mut v);
-    v
-}
-
-#[cfg(target_os = "linux")]
-fn advise_huge<T>(v: &mut Vec<T>) {
-    const PAGE: usize = 4096;
-    let bytes = v.capacity().saturating_mul(size_of::<T>());
-    if bytes < (4 << 20) {
-        return;
-    }
-    let start = v.as_mut_ptr() as usize;
-    let (lo, hi) = ((start + PAGE - 1) & !(PAGE - 1), (start + bytes) & !(PAGE - 1));
-    if hi > lo {
-        // SAFETY: the range lies inside the vector's own allocation; MADV_HUGEPAGE changes
-        // only how the kernel backs the pages, never their contents. Failure is harmless.
-        unsafe {
-            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge<T>(_v: &mut Vec<T>) {}
 
 #[cfg(test)]
 mod tests {

@@ -12,67 +12,52 @@ pub enum Better {
     Lower,
 }
 
-#[inline]
-fn from_rank(r: usize, n: usize) -> u8 {
-    (1 + (5 * r as u128) / n as u128) as u8
-}
-
 /// Tie-rule scores of `values` (one per scored account).
+///
+/// Only four order statistics are needed: with `q_k = ceil(k·n / 5)`, a value scores above k
+/// exactly when at least `q_k` values are worse, i.e. (higher is better) when it exceeds the
+/// `q_k`-th smallest value, or (lower is better) when it is below the `q_k`-th largest. Four
+/// selections replace a sort: O(n).
 pub fn tie_scores(values: &[i64], better: Better) -> Vec<u8> {
     let n = values.len();
     if n == 0 {
         return Vec::new();
     }
-    let (min, max) = values
+    let mut work = values.to_vec();
+    let mut cut = [0i64; 4];
+    let mut hi = n; // selections narrow the range: positions are increasing
+    for k in (1..=4).rev() {
+        let q = (k * n).div_ceil(5); // 1 ≤ q ≤ n
+        let pos = match better {
+            Better::Higher => q - 1,
+            Better::Lower => n - q,
+        };
+        cut[k - 1] = select(&mut work, pos, &mut hi, better);
+    }
+    let cmp = move |v: i64, t: i64| match better {
+        Better::Higher => v > t,
+        Better::Lower => v < t,
+    };
+    values
         .par_iter()
-        .fold(|| (i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)))
-        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let span = (max as i128 - min as i128) as u128;
-    if span <= (2 * n as u128).max(1 << 16) {
-        // Small range (days, counts): a histogram gives "strictly less" counts directly.
-        let span = span as usize + 1;
-        let mut less = vec![0u32; span + 1];
-        for &v in values {
-            less[(v - min) as usize + 1] += 1;
+        .with_min_len(1 << 14)
+        .map(|&v| 1 + cut.iter().filter(|&&t| cmp(v, t)).count() as u8)
+        .collect()
+}
+
+/// The element at sorted position `pos` of `work`, selecting within `work[..*hi]` (Higher:
+/// positions visited in decreasing order) or the whole slice (Lower).
+fn select(work: &mut [i64], pos: usize, hi: &mut usize, better: Better) -> i64 {
+    match better {
+        Better::Higher => {
+            // Positions come in decreasing order: everything at or beyond the previous one is
+            // ≥ it, so the next selection only needs the prefix.
+            let (_, v, _) = work[..*hi].select_nth_unstable(pos);
+            let v = *v;
+            *hi = pos + 1;
+            v
         }
-        for i in 1..=span {
-            less[i] += less[i - 1];
-        }
-        // less[k] = number of values < min + k; less[k + 1] = number ≤ min + k.
-        values
-            .par_iter()
-            .with_min_len(4096)
-            .map(|&v| {
-                let k = (v - min) as usize;
-                let r = match better {
-                    Better::Higher => less[k] as usize,
-                    Better::Lower => n - less[k + 1] as usize,
-                };
-                from_rank(r, n)
-            })
-            .collect()
-    } else {
-        let mut order: Vec<(i64, u32)> = values.iter().enumerate().map(|(i, &v)| (v, i as u32)).collect();
-        order.par_sort_unstable();
-        let mut out = vec![0u8; n];
-        let mut i = 0;
-        while i < n {
-            let mut j = i + 1;
-            while j < n && order[j].0 == order[i].0 {
-                j += 1;
-            }
-            // values in order[i..j] are equal: i of them are smaller, n - j are larger.
-            let r = match better {
-                Better::Higher => i,
-                Better::Lower => n - j,
-            };
-            let s = from_rank(r, n);
-            for &(_, idx) in &order[i..j] {
-                out[idx as usize] = s;
-            }
-            i = j;
-        }
-        out
+        Better::Lower => *work.select_nth_unstable(pos).1,
     }
 }
 

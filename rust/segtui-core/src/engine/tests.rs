@@ -621,3 +621,246 @@ fn activity_is_product_use_when_there_is_any() {
     assert_eq!(churn(&r, 2), (40, 2));
     assert_eq!(churn(&r, 3), (0, 0));
 }
+
+fn cfg(json: &str) -> ScoreConfig {
+    ScoreConfig::from_json(json).expect("valid config")
+}
+
+fn label<'a>(labels: &'a [String], code: u8) -> &'a str {
+    &labels[code as usize]
+}
+
+fn reasons(r: &ScoreResult, i: usize) -> Vec<&str> {
+    let bits = r.scores.churn_reasons[i];
+    (0..r.churn_reason_labels.len()).filter(|b| bits >> b & 1 == 1).map(|b| r.churn_reason_labels[b].as_str()).collect()
+}
+
+#[test]
+fn every_driver_and_the_active_population() {
+    let mut w = World::new(4);
+    w.categories = ["rev", "li", "seats", "units", "api", "eq"].iter().map(|s| s.to_string()).collect();
+    w.line(0, 10, 100, 1).line(0, 10, 200, 2).line(1, 10, 100, 3).line(2, 10, -50, 4);
+    w.line(3, 1, 999, 5); // a member, but not active in the 5-day window
+    w.seats = vec![1, NULL_I64, 4, 100];
+    w.cost(0, 10, 3, 0).cost(1, 10, 3, 0);
+    w.c_units[0] = 3;
+    w.c_units[1] = 4;
+    w.event(0, 9, "api").event(0, 10, "api").event(2, 10, "api").event(3, 10, "api").event(3, 2, "api");
+    for (cat, amount) in [(0u32, 400i64), (1, 40), (2, 10), (3, 7), (4, 9), (5, 10)] {
+        w.cost(POOLED, 10, cat, amount);
+    }
+    let c = cfg(
+        r#"{"rfm": {"window_days": 5}, "costs": {"drivers": {"li": "line_items", "seats": "seats",
+            "units": "driver_units", "api": "events:api", "eq": "equal"}}}"#,
+    );
+    let r = w.score_with(10, &c);
+    assert_eq!(r.scores.account, vec![0, 1, 2, 3]);
+    // rev 300/100/0, li 20/10/10, seats 2/0/8, units 3/4/0, api 6/0/3, eq 4/3/3.
+    assert_eq!(r.scores.allocated_cost, vec![335, 117, 24, 0]);
+    let pools: Vec<(String, String, i64, i64)> =
+        r.pools.iter().map(|p| (p.category.clone(), p.driver.clone(), p.pooled, p.allocated)).collect();
+    assert_eq!(
+        pools,
+        vec![
+            ("rev".into(), "revenue".into(), 400, 400),
+            ("li".into(), "line_items".into(), 40, 40),
+            ("seats".into(), "seats".into(), 10, 10),
+            ("units".into(), "driver_units".into(), 7, 7),
+            ("api".into(), "events:api".into(), 9, 9),
+            ("eq".into(), "equal".into(), 10, 10),
+        ]
+    );
+    assert_eq!(r.scores.quadrant[3], 0, "not active in the window: no quadrant");
+    // A driver naming an unknown event kind leaves its pool unallocated, reported.
+    let c = cfg(r#"{"costs": {"default_driver": "events:nope"}}"#);
+    let r = w.score_with(10, &c);
+    assert!(r.pools.iter().all(|p| p.allocated == 0 && p.unallocated == p.pooled));
+    assert!(r.scores.allocated_cost.iter().all(|&a| a == 0));
+}
+
+#[test]
+fn negative_pool_is_a_credit() {
+    let mut w = World::new(3);
+    w.line(0, 1, 10, 1).line(1, 1, 10, 2).line(2, 1, 10, 3);
+    w.cost(POOLED, 1, 0, -10);
+    let r = w.score_with(1, &cfg(r#"{"costs": {"default_driver": "equal"}}"#));
+    assert_eq!(r.scores.allocated_cost, vec![-4, -3, -3]);
+    assert_eq!(r.pools[0].allocated, -10);
+}
+
+#[test]
+fn churn_signals_fire_as_defined() {
+    let mut w = World::new(4);
+    // 0: purchases every 10 days, then 30 days quiet: beyond its usual gap, and a drop.
+    for (k, day) in [100, 110, 120, 130].iter().enumerate() {
+        w.line(0, *day, 100, 10 + k as i64);
+    }
+    // 1: a refund of 30 % of recent gross, none before.
+    w.line(1, 150, 1000, 20).line(1, 155, -300, 21);
+    // 2: three support tickets in the last 30 days, none before; a failed payment.
+    w.line(2, 159, 100, 30);
+    w.event(2, 150, "support_ticket").event(2, 151, "support_ticket").event(2, 152, "support_ticket");
+    w.event(2, 158, "payment_failed");
+    // 3: renewal in 10 days, one active day in the last 30 against four in the 90 before.
+    for (k, day) in [50, 60, 70, 80, 140].iter().enumerate() {
+        w.line(3, *day, 100, 40 + k as i64);
+    }
+    w.renewal = vec![NULL_DAY, NULL_DAY, NULL_DAY, 170];
+    let r = w.score(160);
+    // 0: usual gap 10 (k = 4), 30 days quiet: beyond 200 % but not 400 % -> 40 div 2 = 20; no
+    // product use, so its activity is its purchase days: none recent, four prior -> stopped, 40.
+    assert_eq!(reasons(&r, 0), vec!["inactive_beyond_usual_gap", "activity_drop"]);
+    assert_eq!(r.scores.churn_risk[0], 60);
+    assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[0]), "high");
+    assert_eq!(reasons(&r, 1), vec!["refund_spike"]);
+    assert_eq!(r.scores.churn_risk[1], 10);
+    assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[1]), "low");
+    // 2: tickets 10 + failed payment 15 (tickets and failed payments are not product use).
+    assert_eq!(reasons(&r, 2), vec!["ticket_spike", "failed_payment"]);
+    assert_eq!(r.scores.churn_risk[2], 25);
+    assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[2]), "medium");
+    assert_eq!(reasons(&r, 3), vec!["renewal_declining"]);
+    assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[3]), "low");
+    // 15 days of quiet is within twice the usual gap of 10: no inactivity signal.
+    let r = w.score(145);
+    assert!(!reasons(&r, 0).contains(&"inactive_beyond_usual_gap"));
+    // Weights and bands are configuration.
+    let r = w.score_with(160, &cfg(r#"{"churn": {"weights": {"refund_spike": 40}, "bands": {"medium_from": 30}}}"#));
+    assert_eq!(r.scores.churn_risk[1], 40);
+    assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[1]), "medium");
+}
+
+#[test]
+fn health_and_lifecycle() {
+    let mut w = World::new(6);
+    let d = 1000;
+    // 0: the best account, growing: an old purchase, then three in the last 5 days.
+    w.line(0, d - 200, 5000, 1).line(0, d - 5, 5000, 2).line(0, d - 3, 5000, 3).line(0, d - 1, 5000, 4);
+    // 1..3: single small purchases long ago (not churned: within 180 days).
+    w.line(1, d - 100, 10, 5).line(2, d - 110, 20, 6).line(3, d - 120, 30, 7);
+    // 4: churned: last purchase 200 days ago.
+    w.line(4, d - 200, 40, 8);
+    // 5: onboarding: first purchase 10 days ago.
+    w.line(5, d - 10, 50, 9);
+    let r = w.score(d);
+    let s = &r.scores;
+    let life: Vec<&str> = s.lifecycle.iter().map(|&c| label(&r.lifecycle_labels, c)).collect();
+    assert_eq!(life, vec!["expansion-ready", "active", "active", "active", "churned", "onboarding"]);
+    // Account 0: R = F = M = 5 (components 100), trend 100 (no prior activity), margin 100
+    // (no cost), risk 0: health = (25+15+15+15+10+20)·100 / 100 = 100.
+    assert_eq!((s.r_score[0], s.f_score[0], s.m_score[0]), (5, 5, 5));
+    assert_eq!(s.health[0], 100);
+    assert_eq!(label(&r.health_band_labels, s.health_band[0]), "green");
+    // Account 1: R = 1 + 5·3 div 6 = 3 (three accounts are older), F = 1, M = 1; no activity in 120 days: trend 0;
+    // margin 100; inactivity needs two purchase days: risk 0.
+    // health = (25·50 + 0 + 0 + 0 + 10·100 + 20·100 + 50) / 100 = 43 (rounded half up).
+    assert_eq!((s.r_score[1], s.f_score[1], s.m_score[1]), (3, 1, 1));
+    assert_eq!(s.health[1], 43);
+    assert_eq!(label(&r.health_band_labels, s.health_band[1]), "yellow");
+    // Signup within 30 days makes an account without a purchase onboarding, not churned.
+    let mut w2 = World::new(1);
+    w2.cost(0, d - 1, 0, 5);
+    w2.signup = vec![d - 3];
+    let r2 = w2.score(d);
+    assert_eq!(label(&r2.lifecycle_labels, r2.scores.lifecycle[0]), "onboarding");
+    w2.signup = vec![NULL_DAY];
+    let r2 = w2.score(d);
+    assert_eq!(label(&r2.lifecycle_labels, r2.scores.lifecycle[0]), "churned");
+    // Seats near the plan limit also make a green account expansion-ready.
+    // Product use on ten days in the prior 90 against three in the last 30: not growing (trend 45).
+    // (Once an account uses the product, its activity days are its days of use, not its purchases.)
+    let mut w3 = w.clone();
+    for k in (60..70).chain([1, 3, 5]) {
+        w3.event(0, d - k, "report");
+    }
+    let r3 = w3.score(d);
+    assert_eq!(r3.scores.health[0], 92);
+    assert_eq!(label(&r3.lifecycle_labels, r3.scores.lifecycle[0]), "active");
+    w3.seats = vec![90, NULL_I64, NULL_I64, NULL_I64, NULL_I64, NULL_I64];
+    w3.seat_limit = vec![100, NULL_I64, NULL_I64, NULL_I64, NULL_I64, NULL_I64];
+    let r3 = w3.score(d);
+    assert_eq!(label(&r3.lifecycle_labels, r3.scores.lifecycle[0]), "expansion-ready");
+    w3.seats[0] = 89;
+    let r3 = w3.score(d);
+    assert_eq!(label(&r3.lifecycle_labels, r3.scores.lifecycle[0]), "active");
+}
+
+#[test]
+fn behavioural_tiers_and_size_bands() {
+    let mut w = World::new(6);
+    let d = 500;
+    for a in 0..6u32 {
+        w.line(a, d, 100, a as i64 + 1);
+    }
+    for day in d - 21..=d {
+        w.event(0, day, "report").event(0, day, "export").event(0, day, "share");
+    }
+    for day in d - 3..=d {
+        w.event(1, day, "report");
+    }
+    w.event(2, d - 1, "login");
+    w.event(3, d - 40, "report");
+    w.event(4, d - 2, "support_ticket");
+    w.employees = vec![NULL_I64, 99, 100, 999, 1000, -5];
+    let r = w.score(d);
+    let tiers: Vec<&str> = r.scores.tier.iter().map(|&c| label(&r.tier_labels, c)).collect();
+    assert_eq!(tiers, vec!["power", "core", "shallow", "disengaged", "disengaged", "disengaged"]);
+    let sizes: Vec<&str> = r.scores.size_band.iter().map(|&c| label(&r.size_band_labels, c)).collect();
+    assert_eq!(sizes, vec!["", "SMB", "Mid-Market", "Mid-Market", "Enterprise", ""]);
+    // Core features are configuration: with only "share" as core, account 1 is shallow and
+    // account 0 (one core feature) is core, not power.
+    let r = w.score_with(d, &cfg(r#"{"tier": {"core_features": ["share"]}}"#));
+    assert_eq!(label(&r.tier_labels, r.scores.tier[1]), "shallow");
+    assert_eq!(label(&r.tier_labels, r.scores.tier[0]), "core");
+    // No events on or before D at all: no tier for anyone.
+    let mut w2 = World::new(1);
+    w2.line(0, d, 100, 1).event(0, d + 1, "report");
+    assert_eq!(w2.score(d).scores.tier, vec![0]);
+}
+
+#[test]
+fn saas_mode() {
+    let mut w = World::new(3);
+    let d = 1000;
+    w.line(0, d - 10, 1000, 1).line(1, d - 10, -1000, 2).line(2, d - 200, 500, 3);
+    w.event(0, d - 1, "report").event(0, d - 1, "report").event(0, d - 2, "export").event(0, d - 100, "report");
+    w.event(1, d - 5, "login");
+    w.mrr = vec![NULL_I64, NULL_I64, 7000];
+    let r = w.score_with(d, &cfg(r#"{"mode": "saas"}"#));
+    let s = &r.scores;
+    assert_eq!(s.frequency, vec![3, 0, 0], "high-signal events in the last 90 days; logins are passive");
+    assert_eq!(s.recency_days, vec![1, NULL_I64, NULL_I64]);
+    // No MRR: floor(net revenue of the last 90 days / 3); MRR when known.
+    assert_eq!(s.monetary, vec![333, -334, 7000]);
+    assert_eq!(s.revenue, vec![1000, -1000, 500]);
+    let r = w.score_with(d, &cfg(r#"{"mode": "saas", "saas": {"frequency": "active_days"}}"#));
+    assert_eq!(r.scores.frequency, vec![2, 0, 0]);
+    let r = w.score_with(d, &cfg(r#"{"mode": "saas", "saas": {"high_signal_events": ["login"]}}"#));
+    assert_eq!(r.scores.frequency, vec![0, 1, 0]);
+    assert_eq!(r.scores.recency_days, vec![NULL_I64, 5, NULL_I64]);
+    // Saas mode counts accounts known only by their events; transactions mode does not.
+    let mut w2 = World::new(2);
+    w2.line(0, d, 100, 1).event(1, d, "report");
+    assert_eq!(w2.score_with(d, &cfg(r#"{"mode": "saas"}"#)).scores.account, vec![0, 1]);
+    assert_eq!(w2.score(d).scores.account, vec![0]);
+}
+
+#[test]
+fn fixed_thresholds_and_quadrant_thresholds() {
+    let mut w = World::new(3);
+    for k in 0..5 {
+        w.line(0, 100 - k, 100, 10 + k as i64);
+    }
+    w.line(1, 20, 40, 30).line(2, 99, 5000, 31);
+    let c = cfg(
+        r#"{"rfm": {"thresholds": {"recency": [60, 30, 7, 1], "frequency": [2, 3, 5, 10], "monetary": [100, 200, 500, 1000]}},
+            "quadrant": {"revenue_threshold": 500, "cost_threshold": 1}}"#,
+    );
+    let r = w.score_with(100, &c);
+    let s = &r.scores;
+    assert_eq!(s.r_score, vec![5, 1, 5]);
+    assert_eq!(s.f_score, vec![4, 1, 1]);
+    assert_eq!(s.m_score, vec![4, 1, 5]);
+    let q: Vec<&str> = s.quadrant.iter().map(|&c| label(&r.quadrant_labels, c)).collect();
+    assert_eq!(q, vec!["high revenue, low cost", "low revenue, low cost", "high revenue, low cost"]);
+}

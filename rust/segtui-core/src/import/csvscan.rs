@@ -68,6 +68,41 @@ pub struct Scan {
     pub records: u64,
     pub bad: Vec<BadRecord>,
     pub blank: Vec<u64>,
+    /// Byte ranges of consecutive data records `(start, end, rows)`, at most `chunk_rows` rows
+    /// each, covering every data record. A reader can parse each range on its own, so memory
+    /// stays bounded. (Valid for reading only when no record was bad or blank: otherwise read
+    /// the clean copy, whose ranges [`write_clean`] returns.)
+    pub chunks: Vec<(u64, u64, u64)>,
+}
+
+/// Groups consecutive records into byte ranges of at most `per` records.
+struct Chunker {
+    per: u64,
+    out: Vec<(u64, u64, u64)>,
+    start: u64,
+    rows: u64,
+}
+
+impl Chunker {
+    fn new(per: u64) -> Self {
+        Chunker { per: per.max(1), out: Vec::new(), start: 0, rows: 0 }
+    }
+    fn add(&mut self, start: u64, len: u64) {
+        if self.rows == 0 {
+            self.start = start;
+        }
+        self.rows += 1;
+        if self.rows == self.per {
+            self.out.push((self.start, start + len, self.rows));
+            self.rows = 0;
+        }
+    }
+    fn finish(mut self, end: u64) -> Vec<(u64, u64, u64)> {
+        if self.rows > 0 {
+            self.out.push((self.start, end, self.rows));
+        }
+        self.out
+    }
 }
 
 impl Scan {
@@ -205,16 +240,18 @@ fn raw_text(rec: &[u8]) -> String {
 }
 
 /// Walk the records of a file: `on_record(row, bytes_with_line_ending, verdict)`; row 0 is the header.
-/// Returns (sha256 hex, total bytes).
+/// Records are given in order and back to back, after a byte order mark if the file has one.
+/// Returns (sha256 hex, total bytes, length of the byte order mark: 0 or 3).
 fn walk<F>(
     path: &Path,
     d: Dialect,
     header_fields: &mut usize,
     mut on_record: F,
-) -> Result<(String, u64), ScanError>
+) -> Result<(String, u64, u64), ScanError>
 where
     F: FnMut(u64, &[u8], &Verdict) -> Result<(), ScanError>,
 {
+    let mut bom = 0u64;
     let mut f = File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
@@ -240,6 +277,7 @@ where
         }
         if first && buf.len() >= 3 && buf[..3] == [0xEF, 0xBB, 0xBF] {
             buf.drain(..3);
+            bom = 3;
             scan_pos = 0;
         }
         if first && (buf.len() >= 3 || eof) {
@@ -333,7 +371,7 @@ where
         buf.drain(..rec_start);
         scan_pos = i - rec_start;
     }
-    Ok((hex(&hasher.finalize()), total))
+    Ok((hex(&hasher.finalize()), total, bom))
 }
 
 fn emit<F>(
@@ -412,16 +450,22 @@ fn hex(b: &[u8]) -> String {
     s
 }
 
-/// Scan a CSV file: fingerprint, header, row count, bad and blank records.
-pub fn scan(path: &Path, d: Dialect) -> Result<Scan, ScanError> {
+/// Scan a CSV file: fingerprint, header, row count, bad and blank records, byte ranges of
+/// `chunk_rows` records.
+pub fn scan(path: &Path, d: Dialect, chunk_rows: u64) -> Result<Scan, ScanError> {
     let mut out = Scan::default();
     let mut header_fields = 0usize;
     let mut header = Vec::new();
-    let (sha, bytes) = walk(path, d, &mut header_fields, |row, rec, v| {
+    let mut chunker = Chunker::new(chunk_rows);
+    let mut pos = 0u64; // offset of the record, after any byte order mark
+    let (sha, bytes, bom) = walk(path, d, &mut header_fields, |row, rec, v| {
+        let start = pos;
+        pos += rec.len() as u64;
         if row == 0 {
             header = header_names(strip_eol(rec), d);
             return Ok(());
         }
+        chunker.add(start, rec.len() as u64);
         out.records += 1;
         match v {
             Verdict::Good => {}
@@ -438,15 +482,25 @@ pub fn scan(path: &Path, d: Dialect) -> Result<Scan, ScanError> {
     out.sha256 = sha;
     out.bytes = bytes;
     out.header = header;
+    out.chunks = chunker.finish(pos).into_iter().map(|(a, b, n)| (a + bom, b + bom, n)).collect();
     Ok(out)
 }
 
-/// Copy `src` to `dst` without the rows in `drop` (sorted); returns the rows written (without the header).
-pub fn write_clean(src: &Path, dst: &Path, d: Dialect, drop: &[u64]) -> Result<u64, ScanError> {
+/// Copy `src` to `dst` without the rows in `drop` (sorted, no byte order mark); returns the rows
+/// written (without the header) and the byte ranges of `chunk_rows` records in the copy.
+pub fn write_clean(
+    src: &Path,
+    dst: &Path,
+    d: Dialect,
+    drop: &[u64],
+    chunk_rows: u64,
+) -> Result<(u64, Vec<(u64, u64, u64)>), ScanError> {
     let mut w = BufWriter::with_capacity(1 << 20, File::create(dst)?);
     let mut k = 0usize;
     let mut kept = 0u64;
     let mut header_fields = 0usize;
+    let mut chunker = Chunker::new(chunk_rows);
+    let mut pos = 0u64;
     walk(src, d, &mut header_fields, |row, rec, _| {
         while k < drop.len() && drop[k] < row {
             k += 1;
@@ -454,22 +508,30 @@ pub fn write_clean(src: &Path, dst: &Path, d: Dialect, drop: &[u64]) -> Result<u
         if row > 0 && k < drop.len() && drop[k] == row {
             return Ok(());
         }
-        if row > 0 {
-            kept += 1;
-        }
+        let mut len = rec.len() as u64;
         w.write_all(rec)?;
         if rec.last() != Some(&b'\n') {
             w.write_all(b"\n")?;
+            len += 1;
         }
+        if row > 0 {
+            kept += 1;
+            chunker.add(pos, len);
+        }
+        pos += len;
         Ok(())
     })?;
     w.flush()?;
-    Ok(kept)
+    Ok((kept, chunker.finish(pos)))
 }
 
-/// Scan a JSON lines file: fingerprint, row count, bad and blank lines (no header).
-pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
+/// Scan a JSON lines file: fingerprint, row count, bad and blank lines, the top-level keys in
+/// the order first seen (as `header`), byte ranges of `chunk_rows` lines.
+pub fn scan_ndjson(path: &Path, chunk_rows: u64) -> Result<Scan, ScanError> {
     let mut out = Scan::default();
+    let mut chunker = Chunker::new(chunk_rows);
+    let mut keys: std::collections::HashSet<String> = Default::default();
+    let mut pos = 0u64;
     let mut hasher = Sha256::new();
     let mut r = io::BufReader::with_capacity(CHUNK, File::open(path)?);
     let mut line = Vec::with_capacity(4096);
@@ -483,10 +545,14 @@ pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
         hasher.update(&line);
         out.bytes += n as u64;
         row += 1;
+        let mut start = pos;
+        pos += n as u64;
         let mut body = strip_eol(&line);
         if row == 1 && body.starts_with(&[0xEF, 0xBB, 0xBF]) {
             body = &body[3..];
+            start += 3;
         }
+        chunker.add(start, pos - start);
         if body.iter().all(|c| c.is_ascii_whitespace()) {
             out.blank.push(row);
             continue;
@@ -501,10 +567,20 @@ pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
             ))
         } else if body.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
             Some(("bad_json", "the line is not a JSON object".to_string()))
-        } else if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            Some(("bad_json", format!("not valid JSON: {e}")))
         } else {
-            None
+            match serde_json::from_slice::<std::collections::HashMap<String, serde::de::IgnoredAny>>(body) {
+                Err(e) => Some(("bad_json", format!("not valid JSON: {e}"))),
+                Ok(m) => {
+                    // keys in the order first seen (a map's own order is arbitrary: sort new ones)
+                    let mut new: Vec<String> = m.into_keys().filter(|k| !keys.contains(k)).collect();
+                    new.sort();
+                    for k in new {
+                        keys.insert(k.clone());
+                        out.header.push(k);
+                    }
+                    None
+                }
+            }
         };
         if let Some((reason, message)) = bad {
             out.bad.push(BadRecord {
@@ -517,11 +593,20 @@ pub fn scan_ndjson(path: &Path) -> Result<Scan, ScanError> {
     }
     out.records = row;
     out.sha256 = hex(&hasher.finalize());
+    out.chunks = chunker.finish(pos);
     Ok(out)
 }
 
-/// Copy a JSON lines file without the given lines (1-based, sorted); returns the lines written.
-pub fn write_clean_lines(src: &Path, dst: &Path, drop: &[u64]) -> Result<u64, ScanError> {
+/// Copy a JSON lines file without the given lines (1-based, sorted); returns the lines written
+/// and the byte ranges of `chunk_rows` lines in the copy.
+pub fn write_clean_lines(
+    src: &Path,
+    dst: &Path,
+    drop: &[u64],
+    chunk_rows: u64,
+) -> Result<(u64, Vec<(u64, u64, u64)>), ScanError> {
+    let mut chunker = Chunker::new(chunk_rows);
+    let mut pos = 0u64;
     let mut r = io::BufReader::with_capacity(CHUNK, File::open(src)?);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(dst)?);
     let mut line = Vec::with_capacity(4096);
@@ -542,14 +627,18 @@ pub fn write_clean_lines(src: &Path, dst: &Path, drop: &[u64]) -> Result<u64, Sc
         if row == 1 && body.starts_with(&[0xEF, 0xBB, 0xBF]) {
             body = &body[3..];
         }
+        let mut len = body.len() as u64;
         w.write_all(body)?;
         if body.last() != Some(&b'\n') {
             w.write_all(b"\n")?;
+            len += 1;
         }
+        chunker.add(pos, len);
+        pos += len;
         kept += 1;
     }
     w.flush()?;
-    Ok(kept)
+    Ok((kept, chunker.finish(pos)))
 }
 
 /// SHA-256 of a file's bytes, hex.
@@ -583,7 +672,7 @@ mod tests {
     fn finds_bad_and_blank_records_with_row_numbers() {
         let data = b"\xEF\xBB\xBFa,b,c\r\n1,2,3\r\n\r\n4,5\n\"x\ny\",,z\n6,x\"y,9\n\"q\"\"r\",s,t\n7,8,9,10\n   \n\"a\"b,1,2\n8,\xff,9\n10,11,12";
         let p = tmp("bad.csv", data);
-        let s = scan(&p, Dialect::default()).unwrap();
+        let s = scan(&p, Dialect::default(), 3).unwrap();
         assert_eq!(s.header, vec!["a", "b", "c"]);
         assert_eq!(s.records, 11);
         assert_eq!(s.blank, vec![2, 8]);
@@ -602,18 +691,26 @@ mod tests {
         assert_eq!(s.sha256, sha256_file(&p).unwrap());
         assert_eq!(s.bytes, data.len() as u64);
         let out = p.with_extension("clean.csv");
-        let kept = write_clean(&p, &out, Dialect::default(), &s.removed()).unwrap();
+        let (kept, chunks) = write_clean(&p, &out, Dialect::default(), &s.removed(), 3).unwrap();
         assert_eq!(kept, 4);
-        assert_eq!(
-            std::fs::read(&out).unwrap(),
-            b"a,b,c\r\n1,2,3\r\n\"x\ny\",,z\n\"q\"\"r\",s,t\n10,11,12\n"
-        );
+        let clean = std::fs::read(&out).unwrap();
+        assert_eq!(clean, b"a,b,c\r\n1,2,3\r\n\"x\ny\",,z\n\"q\"\"r\",s,t\n10,11,12\n");
+        // byte ranges of at most 3 records each, back to back after the header
+        let text = |c: (u64, u64, u64)| String::from_utf8(clean[c.0 as usize..c.1 as usize].to_vec()).unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((text(chunks[0]), chunks[0].2), ("1,2,3\r\n\"x\ny\",,z\n\"q\"\"r\",s,t\n".to_string(), 3));
+        assert_eq!((text(chunks[1]), chunks[1].2), ("10,11,12\n".to_string(), 1));
+        // the original's ranges cover all 11 data records, after the byte order mark and header
+        assert_eq!(s.chunks.iter().map(|c| c.2).sum::<u64>(), 11);
+        assert_eq!(s.chunks[0].0, 3 + 7);
+        assert_eq!(&data[s.chunks[0].0 as usize..s.chunks[0].1 as usize], b"1,2,3\r\n\r\n4,5\n");
+        assert_eq!(s.chunks.last().unwrap().1, data.len() as u64);
     }
 
     #[test]
     fn unterminated_quote_is_one_bad_record() {
         let p = tmp("unterminated.csv", b"a,b\n1,2\n\"3,4\n5,6\n");
-        let s = scan(&p, Dialect::default()).unwrap();
+        let s = scan(&p, Dialect::default(), 100).unwrap();
         assert_eq!(s.records, 2);
         assert_eq!(s.bad.len(), 1);
         assert_eq!((s.bad[0].row, s.bad[0].reason), (2, "bad_quoting"));
@@ -634,9 +731,17 @@ mod tests {
                 delimiter: b';',
                 quote: b'"',
             },
+            1000,
         )
         .unwrap();
         assert_eq!(s.records, 5_000);
+        assert_eq!(s.chunks.len(), 5);
+        for w in s.chunks.windows(2) {
+            assert_eq!(w[0].1, w[1].0);
+            // each range starts at a record: after a line end, at the id
+            assert_eq!(data[w[1].0 as usize - 1], b'\n');
+            assert!(data[w[1].0 as usize].is_ascii_digit());
+        }
         assert!(
             s.bad.is_empty() && s.blank.is_empty(),
             "{:?}",
@@ -644,7 +749,7 @@ mod tests {
         );
         // with the wrong delimiter the quotes are mid-field, so they are literal: every line is a
         // record, and a bad one
-        let s2 = scan(&p, Dialect::default()).unwrap();
+        let s2 = scan(&p, Dialect::default(), 1000).unwrap();
         assert_eq!((s2.records, s2.bad.len()), (10_000, 10_000));
     }
 
@@ -654,8 +759,10 @@ mod tests {
             "a.jsonl",
             b"{\"a\": 1}\n\n{\"a\": 2,,}\n[1]\n{\"a\": \"\xff\"}\n{\"a\": 3}",
         );
-        let s = scan_ndjson(&p).unwrap();
+        let s = scan_ndjson(&p, 2).unwrap();
         assert_eq!(s.records, 6);
+        assert_eq!(s.header, vec!["a"]);
+        assert_eq!(s.chunks.iter().map(|c| c.2).collect::<Vec<_>>(), vec![2, 2, 2]);
         assert_eq!(s.blank, vec![2]);
         let bad: Vec<(u64, &str)> = s.bad.iter().map(|b| (b.row, b.reason)).collect();
         assert_eq!(
@@ -663,15 +770,17 @@ mod tests {
             vec![(3, "bad_json"), (4, "bad_json"), (5, "bad_encoding")]
         );
         let out = p.with_extension("clean.jsonl");
-        assert_eq!(write_clean_lines(&p, &out, &s.removed()).unwrap(), 2);
+        let (kept, chunks) = write_clean_lines(&p, &out, &s.removed(), 1).unwrap();
+        assert_eq!(kept, 2);
         assert_eq!(std::fs::read(&out).unwrap(), b"{\"a\": 1}\n{\"a\": 3}\n");
+        assert_eq!(chunks, vec![(0, 9, 1), (9, 18, 1)]);
     }
 
     #[test]
     fn header_only_and_empty_files() {
-        let s = scan(&tmp("h.csv", b"a,b\n"), Dialect::default()).unwrap();
-        assert_eq!((s.records, s.header.len()), (0, 2));
-        let s = scan(&tmp("e.csv", b""), Dialect::default()).unwrap();
+        let s = scan(&tmp("h.csv", b"a,b\n"), Dialect::default(), 10).unwrap();
+        assert_eq!((s.records, s.header.len(), s.chunks.len()), (0, 2, 0));
+        let s = scan(&tmp("e.csv", b""), Dialect::default(), 10).unwrap();
         assert_eq!((s.records, s.header.len()), (0, 0));
     }
 }

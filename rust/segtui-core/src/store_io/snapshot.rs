@@ -64,6 +64,10 @@ pub struct WrittenSnapshot {
     pub seconds_write: f64,
 }
 
+/// Page cache of the writing connection (negative = KiB), unless the caller set one.
+/// 256 MB holds the dirty pages of a million-account snapshot; reads go through a memory map.
+const WRITE_CACHE_KIB: i64 = -262_144;
+
 fn data(msg: String) -> StoreIoError {
     StoreIoError::Data(format!("scoring result: {msg}"))
 }
@@ -239,7 +243,13 @@ pub fn write_snapshot(conn: &mut Connection, r: &ScoreResult, meta: &SnapshotMet
     // checked against the largest account id, and deletes of replaced snapshots apply every
     // table's ON DELETE action explicitly.
     let fk_was_on: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0)).ctx("reading pragmas")?;
-    conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA cache_size = -65536;").ctx("setting pragmas")?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF;").ctx("setting pragmas")?;
+    let cache_size: i64 = conn.query_row("PRAGMA cache_size", [], |row| row.get(0)).ctx("reading pragmas")?;
+    if cache_size == -2000 {
+        // SQLite's default (2 MB) spills the transaction's pages to the WAL and reads them back
+        conn.execute_batch(&format!("PRAGMA cache_size = {WRITE_CACHE_KIB}; PRAGMA mmap_size = 1073741824;"))
+            .ctx("setting pragmas")?;
+    }
     let labels = [&rfm, &rfm5, &quadrant, &churn_band, &health_band, &lifecycle, &tier, &size_band];
     let totals = [net_revenue, pooled_cost, allocated_cost, unallocated_cost];
     let out = write_in_txn(conn, r, meta, n, &reasons, labels, totals, t0);

@@ -624,11 +624,9 @@ fn bench_snapshot_write_variants() {
     let n: usize = std::env::var("SEGTUI_BENCH_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let r = hand_result(20100, &(0..n as u32).collect::<Vec<_>>(), 1000);
     for (name, pragmas) in [
-        ("default", ""),
-        ("fk off", "PRAGMA foreign_keys = OFF;"),
-        ("cache 512MB", "PRAGMA cache_size = -524288;"),
-        ("fk off + cache", "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288;"),
-        ("no seg index + fk off + cache", "DROP INDEX snapshot_accounts_segment; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -524288;"),
+        ("as shipped", ""),
+        ("cache 400MB", "PRAGMA cache_size = -409600;"),
+        ("cache 400MB + mmap 2GB", "PRAGMA cache_size = -409600; PRAGMA mmap_size = 2147483648;"),
     ] {
         let dir = TempDir::new("benchvar");
         let (db, c0) = store_with_accounts(&dir, n);
