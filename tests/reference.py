@@ -117,7 +117,10 @@ DEFAULTS: dict[str, Any] = {
     "churn": {
         "recent_days": 30,
         "prior_days": 90,
+        "gap_min_purchases": 3,
+        "gap_default_days": 90,
         "gap_factor_pct": 200,
+        "gap_long_factor_pct": 400,
         "gap_min_days": 14,
         "drop_below_pct": 50,
         "drop_min_prior_days": 3,
@@ -127,12 +130,12 @@ DEFAULTS: dict[str, Any] = {
         "ticket_min": 3,
         "ticket_spike_factor_pct": 200,
         "weights": {
-            "inactive_beyond_usual_gap": 30,
-            "activity_drop": 25,
+            "inactive_beyond_usual_gap": 40,
+            "activity_drop": 40,
             "renewal_declining": 15,
             "refund_spike": 10,
             "ticket_spike": 10,
-            "failed_payment": 10,
+            "failed_payment": 15,
         },
         "bands": {"medium_from": 25, "high_from": 50},
     },
@@ -617,28 +620,46 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
             r = res[a]
             r.quadrant = QUADRANTS[(r.revenue >= rev_cut, r.direct_cost + r.allocated_cost >= cost_cut)]
 
-    # 7. Activity: distinct purchase days (both modes) or activity-event days in the last R + P.
+    # 7. Activity: the days of product use (activity-kind events) in the last R + P; an account
+    #    with no product use at all uses its purchase days instead.
     ch = cfg["churn"]
     R, P = ch["recent_days"], ch["prior_days"]
+    uses_product: dict[int, bool] = {}
     for a, r in res.items():
-        days = {d for d in purchase_days.get(a, []) if D - d < R + P}
-        days |= {e.day for e in events_of[a] if e.kind in roles["activity"] and D - e.day < R + P}
+        use_days = [e.day for e in events_of[a] if e.kind in roles["activity"]]
+        uses_product[a] = bool(use_days)
+        source = use_days if use_days else purchase_days.get(a, [])
+        days = {d for d in source if D - d < R + P}
         r.recent = sum(1 for d in days if D - d < R)
         r.prior = sum(1 for d in days if R <= D - d < R + P)
 
-    # 8. Churn risk.
+    # 8. Churn risk: each signal that fires is a reason and adds points.
+    weights = ch["weights"]
     for a, r in res.items():
         fired = []
-        # inactive beyond the usual gap
+        points: dict[str, int] = {}
+        # inactive beyond the usual gap: the mean gap between basis days with enough of them,
+        # else the default gap; half the weight beyond gap_factor_pct %, all of it beyond
+        # gap_long_factor_pct %
         bd = basis_days.get(a, [])
-        if len(bd) >= 2:
+        if bd:
             k, first_d, last_d = len(bd), bd[0], bd[-1]
+            usual = Fraction(last_d - first_d, k - 1) if k >= ch["gap_min_purchases"] else Fraction(ch["gap_default_days"])
             s_gap = D - last_d
-            if s_gap >= ch["gap_min_days"] and Fraction(s_gap) > Fraction(ch["gap_factor_pct"], 100) * Fraction(last_d - first_d, k - 1):
+            if s_gap >= ch["gap_min_days"] and s_gap > Fraction(ch["gap_factor_pct"], 100) * usual:
                 fired.append("inactive_beyond_usual_gap")
-        # activity drop: recent rate below drop_below_pct % of the prior rate
-        if r.prior >= ch["drop_min_prior_days"] and Fraction(r.recent, R) < Fraction(ch["drop_below_pct"], 100) * Fraction(r.prior, P):
+                long = s_gap > Fraction(ch["gap_long_factor_pct"], 100) * usual
+                points["inactive_beyond_usual_gap"] = weights["inactive_beyond_usual_gap"] // (1 if long else 2)
+        # activity drop: recent rate below drop_below_pct % of the prior rate ("dropped"); the
+        # full weight when activity stopped (none in the last R days), for a product user even
+        # when the prior days were quiet too
+        dropped = r.prior >= ch["drop_min_prior_days"] and Fraction(r.recent, R) < Fraction(ch["drop_below_pct"], 100) * Fraction(r.prior, P)
+        if r.recent == 0 and (dropped or uses_product[a]):
             fired.append("activity_drop")
+            points["activity_drop"] = weights["activity_drop"]
+        elif dropped:
+            fired.append("activity_drop")
+            points["activity_drop"] = weights["activity_drop"] // 2
         # renewal within the next days with declining activity
         renewal = world.firmo_of(a).renewal_day
         if renewal is not None and 0 <= renewal - D < ch["renewal_within_days"] and Fraction(r.recent, R) < Fraction(r.prior, P):
@@ -665,7 +686,7 @@ def score(world: World, as_of: int | None = None, cfg: dict[str, Any] | None = N
         # failed payment in the recent days
         if any(e.kind in roles["failed"] and D - e.day < R for e in events_of[a]):
             fired.append("failed_payment")
-        r.churn_risk = min(100, sum(ch["weights"][f] for f in fired))
+        r.churn_risk = min(100, sum(points.get(f, weights[f]) for f in fired))
         bands = ch["bands"]
         r.churn_band = "high" if r.churn_risk >= bands["high_from"] else "medium" if r.churn_risk >= bands["medium_from"] else "low"
         r.churn_reasons = ",".join(f for f in REASONS if f in fired)

@@ -223,6 +223,9 @@ def test_year_end_is_busier_than_august(world: World) -> None:
 
 
 def test_churners_stop_buying_and_their_use_declines_first(rich: World) -> None:
+    """On the way out (generator version 3): product use falls first and furthest, purchases
+    fall too but less (the base subscription goes on), and support tickets and failed payments
+    rise in absolute numbers, so the signals a customer-success team watches lead the churn."""
     w = rich
     gone = w.profiles.filter(
         (pl.col("trajectory") == "churn") & (pl.col("churn_at") <= w.end) & (pl.col("churn_at") >= w.start + dt.timedelta(days=200))
@@ -238,10 +241,14 @@ def test_churners_stop_buying_and_their_use_declines_first(rich: World) -> None:
 
     purchases = w.line_items.filter(pl.col("amount") > 0)
     assert per_day(purchases, 0, -400) == 0  # nothing bought on or after the churn day
-    use_drop = per_day(w.events, 30, 0) / per_day(w.events, 150, 60)
+    use = w.events.filter(~pl.col("event").is_in(["support_ticket", "payment_failed"]))
+    use_drop = per_day(use, 30, 0) / per_day(use, 150, 60)
     buy_drop = per_day(purchases, 30, 0) / per_day(purchases, 150, 60)
-    assert use_drop < 0.5, use_drop  # use declines first...
-    assert buy_drop > 0.7, buy_drop  # ...while purchases go on until the churn day
+    assert use_drop < 0.35, use_drop  # use declines first and furthest...
+    assert use_drop < 0.7 * buy_drop and 0.25 < buy_drop < 0.7, (use_drop, buy_drop)  # ...purchases less
+    for kind, rise in (("support_ticket", 2.5), ("payment_failed", 4.0)):
+        k = w.events.filter(pl.col("event") == kind)
+        assert per_day(k, 30, 0) > rise * per_day(k, 150, 60), kind  # distress rises before the churn
     # after a churn: a few logins (exporting data) for two weeks, then nothing
     assert per_day(w.events, -22, -400) == 0
     assert per_day(w.events, 0, -14) < 0.1 * per_day(w.events, 150, 60)
@@ -251,12 +258,20 @@ def test_churners_stop_buying_and_their_use_declines_first(rich: World) -> None:
     renew = w.accounts.join(soon, on="account_id").filter(pl.col("signup_at") < w.start)
     assert renew.height > 0 and (renew["renewal_at"] == renew["churn_at"]).all()  # they leave at renewal
     assert (renew["renewal_at"] <= w.end + dt.timedelta(days=45)).all()
-    ev = w.events.join(renew.select("account_id"), on="account_id").with_columns(
+    ev = use.join(renew.select("account_id"), on="account_id").with_columns(
         age=(pl.lit(w.end) - pl.col("occurred_at").dt.date()).dt.total_days()
     )
     recent = ev.filter(pl.col("age") < 30).height / 30
     prior = ev.filter((pl.col("age") >= 30) & (pl.col("age") < 120)).height / 90
-    assert recent < 0.6 * prior, (recent, prior)  # visibly declining by the end
+    assert recent < 0.6 * prior, (recent, prior)  # product use visibly declining by the end
+
+
+def test_failed_payments_are_rare_in_normal_use(rich: World) -> None:
+    # a billing matter, not a usage one: accounts that are not leaving hardly ever fail to pay
+    ev = rich.events.join(rich.profiles.select("account_id", "trajectory"), on="account_id")
+    steady = ev.filter(pl.col("trajectory").is_in(["steady", "grow"]))
+    share = steady.filter(pl.col("event") == "payment_failed").height / steady.height
+    assert share < 0.005, share
 
 
 def test_returners_pause_then_come_back(rich: World) -> None:

@@ -211,6 +211,15 @@ def configs(draw: st.DrawFn) -> dict:
         overrides["churn.gap_min_days"] = draw(st.integers(1, 20))
         overrides["churn.ticket_min"] = draw(st.integers(1, 3))
         overrides["churn.drop_min_prior_days"] = draw(st.integers(1, 3))
+        # the usual gap: own with 2-4 basis days or more, else a short default; both levels
+        overrides["churn.gap_min_purchases"] = draw(st.integers(2, 4))
+        overrides["churn.gap_default_days"] = draw(st.integers(1, 40))
+        factor = draw(st.integers(50, 300))
+        overrides["churn.gap_factor_pct"] = factor
+        overrides["churn.gap_long_factor_pct"] = factor + draw(st.integers(0, 300))
+        # any weights, odd ones too ("half the weight" rounds down)
+        overrides["churn.weights.inactive_beyond_usual_gap"] = draw(st.integers(0, 45))
+        overrides["churn.weights.activity_drop"] = draw(st.integers(0, 45))
         overrides["lifecycle.churn_horizon_days"] = draw(st.integers(1, 120))
         overrides["lifecycle.onboarding_days"] = draw(st.integers(1, 40))
     if draw(st.booleans()):

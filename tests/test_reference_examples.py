@@ -388,30 +388,100 @@ D = 1000
 
 
 def test_lapsed_regular_buyer() -> None:
-    # Purchases on D-60, D-50, D-40: k = 3, usual gap (L - F)/(k - 1) = 10 days, silent for
-    # s = 40 >= 14 days and 40 > 2 x 10 -> inactive_beyond_usual_gap (30).
-    # Activity days in the last 120: ages 60, 50, 40, all prior -> recent 0, prior 3 >= 3 and
-    # 0/30 < 50 % of 3/90 -> activity_drop (25). Risk 55 -> high.
+    # Purchases on D-60, D-50, D-40: k = 3 >= gap_min_purchases, usual gap (L - F)/(k - 1) = 10
+    # days, silent for s = 40 >= 14 days and 40 > 200 % of 10 -> inactive_beyond_usual_gap; 40 is
+    # not more than 400 % of 10 -> the first level, 40 div 2 = 20 points.
+    # No events: the activity days are the purchase days in the last 120: ages 60, 50, 40, all
+    # prior -> recent 0, prior 3 >= 3 and 0/30 < 50 % of 3/90: dropped, and stopped (recent 0)
+    # -> activity_drop with its full 40. Risk 60 -> high.
     w = World(n_accounts=1, line_items=[LineItem(0, D - g, 100) for g in (60, 50, 40)])
     r = score(w, as_of=D).accounts[0]
     assert (r.recent, r.prior) == (0, 3)
-    assert (r.churn_risk, r.churn_band) == (55, "high")
+    assert (r.churn_risk, r.churn_band) == (60, "high")
     assert r.churn_reasons == "inactive_beyond_usual_gap,activity_drop"
     # Health: one scored account scores 1,1,1 -> components 0, 0, 0; trend 0 (no recent days);
-    # margin 100 % of revenue -> capped 100; risk 100 - 55 = 45.
-    # (10 x 100 + 20 x 45) / 100 = 19.0 -> 19, red.
-    assert (r.trend, r.health, r.health_band) == (0, 19, "red")
+    # margin 100 % of revenue -> capped 100; risk 100 - 60 = 40.
+    # (10 x 100 + 20 x 40) / 100 = 18.0 -> 18, red.
+    assert (r.trend, r.health, r.health_band) == (0, 18, "red")
     # Seen 40 days ago (< 180), first purchase 60 days ago (>= 30), band high -> at-risk.
     assert r.lifecycle == "at-risk"
     assert r.tier is None  # no events anywhere
 
 
+def test_inactivity_levels_at_the_boundaries() -> None:
+    # Usual gap 10 days (purchases 10 days apart). Silent for s days: the signal needs s >= 14 and
+    # s > 20 (200 %) for half the weight, s > 40 (400 %) for all of it. One purchase-day activity
+    # in the recent 30 days keeps activity_drop out of the way (checked below).
+    def risk(s: int) -> tuple[int, str]:
+        w = World(n_accounts=1, line_items=[LineItem(0, D - s - g, 100) for g in (0, 10, 20)])
+        r = score(w, as_of=D).accounts[0]
+        return r.churn_risk, r.churn_reasons
+
+    assert risk(20) == (0, "")  # exactly 200 %: not beyond
+    assert risk(21) == (20, "inactive_beyond_usual_gap")  # recent 1 (age 21), prior 2 < 3
+    assert risk(40)[0] == 20 + 40  # exactly 400 %: still the first level; ages 40..60 -> stopped
+    assert risk(41)[0] == 40 + 40  # beyond 400 %: the full weight
+    # gap_min_days: a gap of 2 days (k = 3 purchases 2 days apart), silent 13 days (> 400 %) -> no.
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 13 - g, 100) for g in (0, 2, 4)])
+    assert score(w, as_of=D).accounts[0].churn_reasons == ""
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 14 - g, 100) for g in (0, 2, 4)])
+    r = score(w, as_of=D).accounts[0]
+    assert (r.churn_risk, r.churn_reasons) == (40, "inactive_beyond_usual_gap")
+
+
+def test_too_little_history_uses_the_default_gap() -> None:
+    # Two purchase days (k = 2 < gap_min_purchases = 3): the usual gap is gap_default_days = 90,
+    # not the single observed gap of 5 days. Silent 100 days: 100 > 14 but not > 180 -> no signal
+    # (with an own gap of 5 days it would be far beyond 400 %).
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 105, 100), LineItem(0, D - 100, 100)])
+    r = score(w, as_of=D).accounts[0]
+    assert r.churn_reasons == "" and r.churn_risk == 0  # prior 2 < 3: no drop either
+    # Silent 181 days: > 180 (200 % of 90) -> 20 points; 361 days: > 360 (400 %) -> 40.
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 186, 100), LineItem(0, D - 181, 100)])
+    assert score(w, as_of=D).accounts[0].churn_risk == 20
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 366, 100), LineItem(0, D - 361, 100)])
+    assert score(w, as_of=D).accounts[0].churn_risk == 40
+    # With gap_min_purchases = 2 the single gap counts: 100 > 400 % of 5 -> 40 points.
+    w = World(n_accounts=1, line_items=[LineItem(0, D - 105, 100), LineItem(0, D - 100, 100)])
+    r = score(w, as_of=D, cfg=config({"churn.gap_min_purchases": 2})).accounts[0]
+    assert (r.churn_risk, r.churn_reasons) == (40, "inactive_beyond_usual_gap")
+
+
+def test_product_use_is_the_activity_when_there_is_any() -> None:
+    # Purchases every 10 days up to D-2 (k = 12, nothing overdue); product use on 7 days in the
+    # prior 90 days, none in the last 30. Activity days are the use days only: recent 0, prior 7
+    # -> dropped and stopped: activity_drop, full 40 -> medium (one kind of evidence).
+    lines = [LineItem(0, D - 2 - 10 * i, 100) for i in range(12)]
+    events = [Event(0, D - g, "create_task") for g in (35, 40, 50, 60, 80, 100, 110)]
+    w = World(n_accounts=1, line_items=lines, events=events)
+    r = score(w, as_of=D).accounts[0]
+    assert (r.recent, r.prior) == (0, 7)
+    assert (r.churn_risk, r.churn_band, r.churn_reasons) == (40, "medium", "activity_drop")
+    # Use that only fell (1 recent day vs 7 prior: 1/30 < 50 % of 7/90) -> dropped, half: 20.
+    # (With 6 prior days 1/30 equals 50 % of 6/90: not below, no signal.)
+    w = World(n_accounts=1, line_items=lines, events=events + [Event(0, D - 3, "login")])
+    r = score(w, as_of=D).accounts[0]
+    assert (r.recent, r.prior, r.churn_risk, r.churn_band) == (1, 7, 20, "low")
+    w = World(n_accounts=1, line_items=lines, events=events[:-1] + [Event(0, D - 3, "login")])
+    assert score(w, as_of=D).accounts[0].churn_risk == 0
+    # A product user with no use at all in the last 120 days still counts as stopped...
+    w = World(n_accounts=1, line_items=lines, events=[Event(0, D - 200, "login")])
+    r = score(w, as_of=D).accounts[0]
+    assert (r.recent, r.prior, r.churn_risk) == (0, 0, 40)
+    # ...but an account without any product use is judged on its purchase days: recent 3
+    # (D-2, D-12, D-22), prior 9 -> 3/30 is not below 50 % of 9/90 -> no drop.
+    w = World(n_accounts=1, line_items=lines)
+    r = score(w, as_of=D).accounts[0]
+    assert (r.recent, r.prior, r.churn_risk) == (3, 9, 0)
+
+
 def test_health_halves_round_up() -> None:
-    # Same account; weights recency 1 and risk 1 only: (1 x 0 + 1 x 45) / 2 = 22.5 -> 23.
+    # Same account with an activity_drop weight of 35: risk 20 + 35 = 55; health weights recency 1
+    # and risk 1 only: (1 x 0 + 1 x 45) / 2 = 22.5 -> 23.
     w = World(n_accounts=1, line_items=[LineItem(0, D - g, 100) for g in (60, 50, 40)])
     weights = {"recency": 1, "frequency": 0, "monetary": 0, "trend": 0, "margin": 0, "risk": 1}
-    r = score(w, as_of=D, cfg=config({"health.weights": weights})).accounts[0]
-    assert r.health == 23
+    r = score(w, as_of=D, cfg=config({"health.weights": weights, "churn.weights.activity_drop": 35})).accounts[0]
+    assert (r.churn_risk, r.health) == (55, 23)
 
 
 def test_refund_spike_and_trend() -> None:
@@ -441,11 +511,14 @@ def test_tickets_failed_payment_and_renewal() -> None:
         firmo={0: Firmo(renewal_day=D + 10)},
     )
     r = score(w, as_of=D).accounts[0]
-    # prior = 4 (D-40, D-50, D-60, D-100), recent 0 -> activity_drop 25; renewal in 10 days with
-    # 0/30 < 4/90 -> renewal_declining 15; rt 3 >= 3, pt 0 -> ticket_spike 10; failed payment 10.
-    assert (r.recent, r.prior) == (0, 4)
+    # The account uses the product (logins are activity): activity days are D-40, D-50, D-60
+    # (the purchase on D-100 does not count, tickets and failed payments are not activity):
+    # prior 3, recent 0 -> dropped and stopped, activity_drop 40. One purchase day (k = 1 < 3):
+    # usual gap 90, silent 100 days, not more than 180 -> no inactivity. Renewal in 10 days with
+    # 0/30 < 3/90 -> renewal_declining 15; rt 3 >= 3, pt 0 -> ticket_spike 10; failed payment 15.
+    assert (r.recent, r.prior) == (0, 3)
     assert r.churn_reasons == "activity_drop,renewal_declining,ticket_spike,failed_payment"
-    assert (r.churn_risk, r.churn_band) == (60, "high")
+    assert (r.churn_risk, r.churn_band) == (80, "high")
     # Last seen D-40: not churned; first purchase D-100: not onboarding; high risk -> at-risk.
     assert r.lifecycle == "at-risk"
     # Events exist; activity-kind events in the last 30 days: none -> disengaged.
@@ -469,8 +542,8 @@ def test_champion_power_user_is_expansion_ready() -> None:
     best = res.accounts[4]
     # n = 5; a4 is strictly better than the four tied others on R, F and M: r = 4 -> 5.
     assert (best.r_score, best.f_score, best.m_score, best.rfm_segment) == (5, 5, 5, "Champions")
-    # Activity days in the last 120: purchases D-1..D-3 and create_task D-0..D-19 -> recent 20,
-    # prior 0 -> trend 100. No signal fires (k = 4 purchase days, silent 1 day).
+    # Activity days in the last 120: its product use, create_task D-0..D-19 (the other events fall
+    # on those days) -> recent 20, prior 0 -> trend 100. No signal fires (k = 4 purchase days, silent 1 day).
     assert (best.recent, best.prior, best.trend, best.churn_risk) == (20, 0, 100, 0)
     # Health: 25 x 100 + 15 x 100 + 15 x 100 + 15 x 100 + 10 x 100 + 20 x 100 = 10000 -> 100.
     assert (best.health, best.health_band) == (100, "green")

@@ -9,10 +9,10 @@ The world is made of customer *trajectories*, so the scoring has something real 
 
 - ``steady``, ``grow`` and ``shrink`` accounts buy at a rate that stays, rises or falls over the
   two years (seats follow the same curve, so growers end near their plan's seat limit);
-- ``churn`` accounts go quiet at a churn date; their product use declines for 45-120 days *before*
-  their purchases stop, with more support tickets, failed payments and refunds on the way out.
-  A few of them are about to churn at a renewal just after the end date: declining use, purchases
-  still running;
+- ``churn`` accounts go quiet at a churn date after a decline of 45-120 days: product use falls
+  first and furthest, purchases fall less (the base subscription goes on to the end), and support
+  tickets, failed payments and refunds rise on the way out. A few of them are about to churn at a
+  renewal just after the end date: well into the decline, still buying;
 - ``return`` accounts pause for two to eight months, then come back;
 - ``never`` accounts signed up, were onboarded (a direct cost) and used the product for a while,
   but never bought anything.
@@ -59,7 +59,7 @@ __all__ = [
 #: The last day of the default demo world (fixed, so the demo is reproducible).
 END = dt.date(2025, 12, 31)
 #: Bumped whenever the generator's output changes for the same parameters.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 #: Accounts are generated in chunks of this many (fixed, so the output never depends on memory).
 ACCOUNT_CHUNK = 1 << 16
 CURRENCY = "USD"
@@ -116,17 +116,27 @@ _LIST_PRICE = np.array([p for _, _, p, _ in SKUS], dtype=np.int64)
 EVENTS = ["login", "create_project", "create_task", "invite_team", "api_call",
           "integration_activated", "support_ticket", "payment_failed"]
 CORE_FEATURES = ["create_project", "create_task", "invite_team", "api_call", "integration_activated"]
-# rows: the four plans in normal use, then "declining before churn", then "quiet" (after churn, pause)
+# rows: the four plans in normal use, then "declining before churn", then "quiet" (after churn, pause).
+# A failed payment is a billing matter, not a usage one: rare in normal use, whatever the volume.
 _EVENT_W = np.array([
-    [50, 8, 30, 4, 2, 1.5, 3, 1.5],
-    [44, 7, 30, 5, 7, 1.5, 3.5, 1],
-    [38, 6, 28, 5, 16, 2, 4, 0.5],
+    [50, 8, 30, 4, 2, 1.5, 3, 0.3],
+    [44, 7, 30, 5, 7, 1.5, 3.5, 0.3],
+    [38, 6, 28, 5, 16, 2, 4, 0.3],
     [34, 5, 25, 5, 24, 2, 4.5, 0.3],
-    [55, 3, 15, 1, 5, 0.5, 14, 6.5],
+    [58, 4, 22, 1, 8, 0.5, 6, 0.5],
     [80, 1, 6, 0, 3, 0, 6, 4],
 ], dtype=np.float64)
 _EV_DECLINING, _EV_QUIET = 4, 5
 _QUIET_RATE = 0.03  # product use during a pause, or just after a churn, relative to normal
+# On the way out (the last `lead` days before a churn), with x falling from 1 to _USE_END: product
+# use is x of normal; "distress" events (support tickets, failed payments) come on top at
+# _DISTRESS * (1 - x) of the normal use rate, so they rise in absolute numbers as the churn
+# nears; and purchases fall to _BUY_FLOOR + (1 - _BUY_FLOOR) * x of normal (add-ons and extra
+# seats stop first, the base subscription goes on until the end).
+_USE_END = 0.06
+_DISTRESS = 0.5
+_DISTRESS_TICKET = 0.65  # the rest are failed payments
+_BUY_FLOOR = 0.2
 _AFTER_CHURN_DAYS = 14  # a churned account logs in a little more (exporting its data), then never
 
 COST_CATEGORIES = ["onboarding", "support", "compute", "storage"]
@@ -432,10 +442,16 @@ def _grids(acc: _Accounts, cal: _Calendar, sl: slice) -> tuple[np.ndarray, np.nd
     support *= live
     support *= np.sqrt(level)
     to_churn /= lead
-    np.clip(to_churn, f4(0.06), f4(1.0), out=to_churn)
+    np.clip(to_churn, f4(_USE_END), f4(1.0), out=to_churn)  # x: 1, falling to _USE_END at the churn
+    buy *= f4(_BUY_FLOOR) + f4(1.0 - _BUY_FLOOR) * to_churn
+    distress = f4(1.0) - to_churn
+    distress *= f4(_DISTRESS)
+    distress *= live
     use = live
     use *= to_churn
+    use += distress
     use += quiet
+    del distress
     use *= level
     use *= cal.season_use[None, :].astype(f4)
     return buy, use, support
@@ -684,6 +700,16 @@ def _events(acc: _Accounts, cal: _Calendar, ids: pl.Series, ev_acc: np.ndarray, 
     state = np.where((day >= c - acc.lead[i]) & (day < c), _EV_DECLINING, state)
     state = np.where((day >= c) | ((day >= acc.p0[i]) & (day < acc.p1[i])), _EV_QUIET, state)
     kind = _pick_rows(rng, _cdf(_EVENT_W), state)
+    # on the way out, a rising share of the events are distress: support tickets, failed payments
+    x = np.clip((c - day) / np.maximum(acc.lead[i], 1), _USE_END, 1.0)
+    p_distress = np.where(state == _EV_DECLINING, _DISTRESS * (1 - x) / (x + _DISTRESS * (1 - x)), 0.0)
+    u = rng.random((2, n))
+    kind = np.where(
+        u[0] < p_distress,
+        np.where(u[1] < _DISTRESS_TICKET, EVENTS.index("support_ticket"), EVENTS.index("payment_failed")),
+        kind,
+    )
+    del x, p_distress, u
     sec = _seconds(rng, cal, n)
     value = np.full(n, np.nan)
     sel = np.flatnonzero(kind == EVENTS.index("login"))  # session minutes

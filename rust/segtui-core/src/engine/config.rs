@@ -171,7 +171,14 @@ pub struct ChurnConfig {
     pub weights: [i64; 6],
     pub medium_from: i64,
     pub high_from: i64,
+    /// Inactivity is measured against the account's own mean gap between its basis days when it
+    /// has at least this many of them (two gaps), else against `gap_default_days`.
+    pub gap_min_purchases: i64,
+    pub gap_default_days: i64,
+    /// Beyond this share of the usual gap the inactivity signal adds half its weight...
     pub gap_factor_pct: i64,
+    /// ...and beyond this share its full weight.
+    pub gap_long_factor_pct: i64,
     pub gap_min_days: i64,
     pub drop_below_pct: i64,
     pub drop_min_prior_days: i64,
@@ -269,10 +276,13 @@ impl Default for ScoreConfig {
             churn: ChurnConfig {
                 recent_days: 30,
                 prior_days: 90,
-                weights: [30, 25, 15, 10, 10, 10],
+                weights: [40, 40, 15, 10, 10, 15],
                 medium_from: 25,
                 high_from: 50,
+                gap_min_purchases: 3,
+                gap_default_days: 90,
                 gap_factor_pct: 200,
+                gap_long_factor_pct: 400,
                 gap_min_days: 14,
                 drop_below_pct: 50,
                 drop_min_prior_days: 3,
@@ -584,7 +594,10 @@ impl ScoreConfig {
                     "prior_days",
                     "weights",
                     "bands",
+                    "gap_min_purchases",
+                    "gap_default_days",
                     "gap_factor_pct",
+                    "gap_long_factor_pct",
                     "gap_min_days",
                     "drop_below_pct",
                     "drop_min_prior_days",
@@ -608,7 +621,10 @@ impl ScoreConfig {
                 b.score_points("medium_from", &mut ch.medium_from)?;
                 b.score_points("high_from", &mut ch.high_from)?;
             }
+            o.int_in("gap_min_purchases", 2, i64::from(i32::MAX), "an integer of at least 2", &mut ch.gap_min_purchases)?;
+            o.pos("gap_default_days", &mut ch.gap_default_days)?;
             o.pos("gap_factor_pct", &mut ch.gap_factor_pct)?;
+            o.pos("gap_long_factor_pct", &mut ch.gap_long_factor_pct)?;
             o.nonneg("gap_min_days", &mut ch.gap_min_days)?;
             o.int_in("drop_below_pct", 1, 100, "an integer from 1 to 100", &mut ch.drop_below_pct)?;
             o.nonneg("drop_min_prior_days", &mut ch.drop_min_prior_days)?;
@@ -617,6 +633,12 @@ impl ScoreConfig {
             o.pos("refund_spike_factor_pct", &mut ch.refund_spike_factor_pct)?;
             o.pos("ticket_min", &mut ch.ticket_min)?;
             o.pos("ticket_spike_factor_pct", &mut ch.ticket_spike_factor_pct)?;
+            if ch.gap_factor_pct > ch.gap_long_factor_pct {
+                return Err(ConfigError::new(
+                    "churn.gap_long_factor_pct",
+                    format!("must not be below gap_factor_pct ({}), got {}", ch.gap_factor_pct, ch.gap_long_factor_pct),
+                ));
+            }
             if ch.medium_from > ch.high_from {
                 return Err(ConfigError::new(
                     "churn.bands",
@@ -747,7 +769,10 @@ impl ScoreConfig {
                 "prior_days": ch.prior_days,
                 "weights": weights,
                 "bands": { "medium_from": ch.medium_from, "high_from": ch.high_from },
+                "gap_min_purchases": ch.gap_min_purchases,
+                "gap_default_days": ch.gap_default_days,
                 "gap_factor_pct": ch.gap_factor_pct,
+                "gap_long_factor_pct": ch.gap_long_factor_pct,
                 "gap_min_days": ch.gap_min_days,
                 "drop_below_pct": ch.drop_below_pct,
                 "drop_min_prior_days": ch.drop_min_prior_days,

@@ -995,23 +995,39 @@ fn account_pass(
         )
     };
 
-    // ---- activity days: purchases and activity events ------------------------------------------
-    s.act.extend(s.pdays.iter().filter(|&&p| d - i64::from(p) < act_span));
+    // ---- activity days: product use, or purchases for an account without any ---------------------
+    let has_use = last_event_activity.is_some();
+    if !has_use {
+        s.act.extend(s.pdays.iter().filter(|&&p| d - i64::from(p) < act_span));
+    }
     s.act.sort_unstable();
     s.act.dedup();
     let recent = s.act.iter().filter(|&&x| d - i64::from(x) < rd).count() as i64;
     let prior = s.act.len() as i64 - recent;
 
     // ---- churn signals ------------------------------------------------------------------------------------
+    // Inactivity and activity drop add half their weight at the first level, all of it at the
+    // second; the other signals add their weight when they fire.
     let mut reasons = 0u32;
+    let mut points = [0i64; 6];
     if let (Some(first), Some(last)) = (basis_first, basis_last) {
         let k = basis_days as i64;
         let since = d - last;
-        if k >= 2 && since >= ch.gap_min_days && 100 * i128::from(since) * i128::from(k - 1) > i128::from(ch.gap_factor_pct) * i128::from(last - first) {
+        // the usual gap as the fraction num / den
+        let (num, den) = if k >= ch.gap_min_purchases { (last - first, k - 1) } else { (ch.gap_default_days, 1) };
+        let beyond = |pct: i64| 100 * i128::from(since) * i128::from(den) > i128::from(pct) * i128::from(num);
+        // gap_long_factor_pct >= gap_factor_pct (the configuration ensures it)
+        if since >= ch.gap_min_days && beyond(ch.gap_factor_pct) {
             reasons |= 1 << 0;
+            points[0] = if beyond(ch.gap_long_factor_pct) { ch.weights[0] } else { ch.weights[0] / 2 };
         }
     }
-    if prior >= ch.drop_min_prior_days && 100 * recent * pd < ch.drop_below_pct * prior * rd {
+    let dropped = prior >= ch.drop_min_prior_days && 100 * recent * pd < ch.drop_below_pct * prior * rd;
+    if recent == 0 && (dropped || has_use) {
+        points[1] = ch.weights[1];
+        reasons |= 1 << 1;
+    } else if dropped {
+        points[1] = ch.weights[1] / 2;
         reasons |= 1 << 1;
     }
     if let Some(renewal) = opt_day(ctx.inp.accounts.renewal_day, a) {
@@ -1032,7 +1048,12 @@ fn account_pass(
     if failed >= 1 {
         reasons |= 1 << 5;
     }
-    let risk: i64 = (0..6).filter(|b| reasons & (1 << b) != 0).map(|b| ch.weights[b]).sum::<i64>().min(100);
+    for b in 2..6 {
+        if reasons & (1 << b) != 0 {
+            points[b] = ch.weights[b];
+        }
+    }
+    let risk: i64 = points.iter().sum::<i64>().min(100);
     let churn_band = if risk >= ch.high_from {
         2
     } else if risk >= ch.medium_from {

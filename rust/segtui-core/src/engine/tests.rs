@@ -359,6 +359,10 @@ fn config_errors_name_the_key() {
     assert_eq!(e.key, "costs.drivers.hosting");
     let e = ScoreConfig::from_json(r#"{"churn": {"weights": {"failed_payment": 120}}}"#).unwrap_err();
     assert_eq!(e.to_string(), "churn.weights.failed_payment: expected an integer from 0 to 100, got 120");
+    let e = ScoreConfig::from_json(r#"{"churn": {"gap_factor_pct": 300, "gap_long_factor_pct": 200}}"#).unwrap_err();
+    assert_eq!(e.to_string(), "churn.gap_long_factor_pct: must not be below gap_factor_pct (300), got 200");
+    let e = ScoreConfig::from_json(r#"{"churn": {"gap_min_purchases": 1}}"#).unwrap_err();
+    assert_eq!(e.to_string(), "churn.gap_min_purchases: expected an integer of at least 2, got 1");
     let e = ScoreConfig::from_json(r#"{"rfm": {"thresholds": {"recency": [10, 20, 30, 40]}}}"#).unwrap_err();
     assert_eq!(e.key, "rfm.thresholds.recency");
     let e = ScoreConfig::from_json(r#"{"mode": "b2b"}"#).unwrap_err();
@@ -548,6 +552,76 @@ fn random_worlds_match_a_brute_force_restatement() {
     }
 }
 
+/// (churn_risk, reason bits) of `account`.
+fn churn(r: &ScoreResult, account: u32) -> (u8, u32) {
+    let i = row(r, account);
+    (r.scores.churn_risk[i], r.scores.churn_reasons[i])
+}
+
+#[test]
+fn inactivity_is_measured_against_the_usual_gap_in_two_levels() {
+    const D: i32 = 1000;
+    // Purchases 10 days apart (k = 3, usual gap 10), the last one s days before D: half the
+    // weight (20) beyond 200 % of the gap, all of it (40) beyond 400 %. Accounts 0..4: s = 20
+    // (exactly 200 %), 21, 40 (exactly 400 %), 41; account 4: k = 2, so the default gap of 90
+    // applies and s = 100 is below 180 although it is 20 times its single gap of 5 days.
+    let mut w = World::new(5);
+    for (a, s) in [(0u32, 20), (1, 21), (2, 40), (3, 41)] {
+        for g in [0, 10, 20] {
+            w.line(a, D - s - g, 100, 0);
+        }
+    }
+    w.line(4, D - 105, 100, 0).line(4, D - 100, 100, 0);
+    // product use every day of the last 120, so that activity_drop stays out of the way
+    for a in 0..5 {
+        for g in 0..120 {
+            w.event(a, D - g, "create_task");
+        }
+    }
+    let r = w.score(D);
+    assert_eq!(churn(&r, 0), (0, 0));
+    assert_eq!(churn(&r, 1), (20, 1));
+    assert_eq!(churn(&r, 2), (20, 1));
+    assert_eq!(churn(&r, 3), (40, 1));
+    assert_eq!(churn(&r, 4), (0, 0));
+    // An odd weight halves down: 25 -> 12 at the first level.
+    let cfg = ScoreConfig::from_json(r#"{"churn": {"weights": {"inactive_beyond_usual_gap": 25}}}"#).unwrap();
+    let r = w.score_with(D, &cfg);
+    assert_eq!((churn(&r, 1).0, churn(&r, 3).0), (12, 25));
+    // With gap_min_purchases = 2 account 4's own gap (5 days) counts: 100 > 400 % of 5.
+    let cfg = ScoreConfig::from_json(r#"{"churn": {"gap_min_purchases": 2}}"#).unwrap();
+    assert_eq!(churn(&w.score_with(D, &cfg), 4), (40, 1));
+}
+
+#[test]
+fn activity_is_product_use_when_there_is_any() {
+    const D: i32 = 1000;
+    let mut w = World::new(4);
+    // Everyone buys every 10 days up to D-2: nothing overdue, recent purchase days 3, prior 9.
+    for a in 0..4 {
+        for i in 0..12 {
+            w.line(a, D - 2 - 10 * i, 100, 0);
+        }
+    }
+    // 0: used the product on 7 prior days, none in the last 30: stopped -> full weight 40.
+    // 1: the same plus one recent login: 1/30 < 50 % of 7/90 -> dropped, half weight 20.
+    // 2: used the product once, 200 days ago: a product user with no recent use -> stopped, 40.
+    // 3: no product use: judged on its purchase days, 3/30 is not below 50 % of 9/90 -> nothing.
+    for a in [0u32, 1] {
+        for g in [35, 40, 50, 60, 80, 100, 110] {
+            w.event(a, D - g, "create_task");
+        }
+    }
+    w.event(1, D - 3, "login").event(2, D - 200, "login");
+    // tickets and failed payments are not product use
+    w.event(3, D - 1, "support_ticket").event(3, D - 50, "payment_failed");
+    let r = w.score(D);
+    assert_eq!(churn(&r, 0), (40, 2));
+    assert_eq!(churn(&r, 1), (20, 2));
+    assert_eq!(churn(&r, 2), (40, 2));
+    assert_eq!(churn(&r, 3), (0, 0));
+}
+
 fn cfg(json: &str) -> ScoreConfig {
     ScoreConfig::from_json(json).expect("valid config")
 }
@@ -633,14 +707,18 @@ fn churn_signals_fire_as_defined() {
     }
     w.renewal = vec![NULL_DAY, NULL_DAY, NULL_DAY, 170];
     let r = w.score(160);
+    // 0: usual gap 10 (k = 4), 30 days quiet: beyond 200 % but not 400 % -> 40 div 2 = 20; no
+    // product use, so its activity is its purchase days: none recent, four prior -> stopped, 40.
     assert_eq!(reasons(&r, 0), vec!["inactive_beyond_usual_gap", "activity_drop"]);
-    assert_eq!(r.scores.churn_risk[0], 55);
+    assert_eq!(r.scores.churn_risk[0], 60);
     assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[0]), "high");
     assert_eq!(reasons(&r, 1), vec!["refund_spike"]);
     assert_eq!(r.scores.churn_risk[1], 10);
     assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[1]), "low");
+    // 2: tickets 10 + failed payment 15 (tickets and failed payments are not product use).
     assert_eq!(reasons(&r, 2), vec!["ticket_spike", "failed_payment"]);
-    assert_eq!(r.scores.churn_risk[2], 20);
+    assert_eq!(r.scores.churn_risk[2], 25);
+    assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[2]), "medium");
     assert_eq!(reasons(&r, 3), vec!["renewal_declining"]);
     assert_eq!(label(&r.churn_band_labels, r.scores.churn_band[3]), "low");
     // 15 days of quiet is within twice the usual gap of 10: no inactivity signal.
@@ -689,9 +767,10 @@ fn health_and_lifecycle() {
     let r2 = w2.score(d);
     assert_eq!(label(&r2.lifecycle_labels, r2.scores.lifecycle[0]), "churned");
     // Seats near the plan limit also make a green account expansion-ready.
-    // Ten active days in the prior 90 against three in the last 30: not growing (trend 45).
+    // Product use on ten days in the prior 90 against three in the last 30: not growing (trend 45).
+    // (Once an account uses the product, its activity days are its days of use, not its purchases.)
     let mut w3 = w.clone();
-    for k in 60..70 {
+    for k in (60..70).chain([1, 3, 5]) {
         w3.event(0, d - k, "report");
     }
     let r3 = w3.score(d);
