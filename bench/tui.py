@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "python"))
+# The source tree first when it holds a built core (a developer checkout); an installed segtui otherwise.
+SOURCE = ROOT / "python"
+if any((SOURCE / "segtui").glob("_core*")):
+    sys.path.insert(0, str(SOURCE))
 
 AS_OF = (20208, 20239, 20269)  # 2025-04-30, 2025-05-31, 2025-06-30
 TARGET_ACTION_MS = 200
@@ -275,7 +278,9 @@ def main() -> int:
         db.parent.mkdir(parents=True, exist_ok=True)
     if args.rebuild or not db.exists():
         build_store(db, n)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
+    if any((SOURCE / "segtui").glob("_core*")):
+        env["PYTHONPATH"] = str(SOURCE) + os.pathsep + os.environ.get("PYTHONPATH", "")
     start = time.time()
     out = subprocess.run([sys.executable, __file__, "--child", str(db), "--start", str(start)], env=env,
                          capture_output=True, text=True)

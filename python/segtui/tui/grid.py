@@ -378,8 +378,6 @@ class Grid(DataTable):
         self.app.push_screen(Prompt("Export table to (.csv, .parquet, .json, .ndjson)", default, "the format follows the file name's extension"), done)
 
     def export_to(self, path: Path) -> None:
-        import pyarrow.compute  # noqa: F401 - segtui.output's Parquet path uses pa.compute without importing it
-
         from segtui.output import format_from_path, render, write_file
 
         try:
@@ -393,12 +391,7 @@ class Grid(DataTable):
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             progress(None, f"writing {frame.height:,} rows to {path.name}")
-            if fmt_name == "parquet":
-                # decimal128(18, 2) built here from the exact minor units (output's own Parquet money
-                # conversion fails on this pyarrow: its decimal division lacks precision)
-                data = render(money_as_decimal(frame, money), fmt_name)
-            else:
-                data = render(frame, fmt_name, money=money)
+            data = render(frame, fmt_name, money=money)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_file(path, data)
             return frame.height
@@ -407,22 +400,3 @@ class Grid(DataTable):
             f"export-{self.id}", f"exporting to {path.name}", work,
             lambda n: self.notify(f"Wrote {n:,} rows to {path}", title="Export", timeout=6),
         )
-
-
-def money_as_decimal(frame: pl.DataFrame, money: Sequence[str], scale: int = 2) -> pl.DataFrame:
-    """Money columns (integer minor units) as exact decimals: the minor units are the unscaled value."""
-    import numpy as np
-    import pyarrow as pa
-
-    out = {}
-    for c in money:
-        s = frame.get_column(c).cast(pl.Int64)
-        v = s.fill_null(0).to_numpy().astype(np.int64, copy=False)
-        words = np.empty(len(v) * 2, dtype=np.int64)
-        words[0::2] = v
-        words[1::2] = v >> 63  # sign extension to 128 bits
-        validity = pa.array(s.is_not_null().to_numpy()).buffers()[1] if s.null_count() else None
-        arr = pa.Array.from_buffers(pa.decimal128(18, scale), len(v), [validity, pa.py_buffer(words)],
-                                    null_count=s.null_count())
-        out[c] = pl.from_arrow(arr)
-    return frame.with_columns(pl.Series(c, col) for c, col in out.items())
