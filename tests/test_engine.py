@@ -167,6 +167,8 @@ def test_input_errors_are_data_errors():
         score(pl.DataFrame({"account": [0, 7], "day": [1, 1], "amount": [1, 1]}), n_accounts=2, as_of=1)
     with pytest.raises(DataError, match="line_items.amount: null at row 0"):
         score(pl.DataFrame({"account": [0], "day": [1], "amount": [None]}, schema_overrides={"amount": pl.Int64}), n_accounts=1, as_of=1)
+    with pytest.raises(DataError, match="line_items.amount: expected integers or dates, got Float64"):
+        score(pl.DataFrame({"account": [0], "day": [1], "amount": [1.5]}), n_accounts=1, as_of=1)
     with pytest.raises(DataError, match="costs.category, row 0"):
         score(None, pl.DataFrame({"account": [0], "day": [1], "category": [3], "amount": [1]}), n_accounts=1, as_of=1)
 
@@ -230,3 +232,16 @@ def test_result_columns_cover_every_field():
     ]  # fmt: skip
     assert out["labels"]["rfm_segment"][0] == "No Purchase"
     assert NULL_I64 == np.iinfo(np.int64).min
+
+
+def test_scratch_memory_can_be_released():
+    n = 300_000
+    rng = np.random.default_rng(3)
+    li = {
+        "account": rng.integers(0, 1000, n).astype(np.uint32),
+        "day": rng.integers(0, 100, n).astype(np.int32),
+        "amount": rng.integers(1, 100, n),
+    }
+    _core.score_columns(li, {}, {}, {}, 1000, [], [], 99, "{}")
+    assert _core.release_scoring_memory() > 0
+    assert _core.release_scoring_memory() == 0

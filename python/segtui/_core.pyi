@@ -126,6 +126,10 @@ def canonical_config_json(config_json: str) -> str:
     complete configuration as canonical JSON: hash it for a fingerprint. Raises
     :class:`ScoreConfigError` naming the key."""
 
+def release_scoring_memory() -> int:
+    """Free the scratch buffers the scoring kernel keeps between runs (a series of snapshots
+    reuses them); returns the bytes freed. Call it after scoring in a long-lived process."""
+
 def score_columns(
     line_items: dict[str, Buffer],
     costs: dict[str, Buffer],

@@ -105,7 +105,8 @@ def _columns(table: str, frame: pl.DataFrame | None, spec: dict[str, tuple[Any, 
         s = frame.get_column(name)
         if s.dtype == pl.Date:
             s = s.cast(pl.Int32)
-        elif s.dtype == pl.Datetime or not s.dtype.is_numeric():
+        elif not s.dtype.is_integer():
+            # Money is integer minor units: floats and decimals are refused, never rounded here.
             raise DataError(f"{table}.{name}: expected integers or dates, got {s.dtype}")
         if s.null_count():
             if sentinel is None:

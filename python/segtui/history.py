@@ -667,6 +667,8 @@ def account_history(
         pl.Series("previous_segment", prev_seg, dtype=pl.String),
         pl.Series("days_in_segment", days_in, dtype=pl.Int64),
         (pl.lit(EPOCH) + pl.duration(days=pl.col("as_of_day"))).cast(pl.Date).alias("as_of"),
+        # in percent, as every other listing shows it (the store keeps a fraction)
+        (pl.col("margin_pct") * 100).round(2).alias("margin_pct"),
     )
     first = ["snapshot", "as_of", "segment", "previous_segment", "days_in_segment", "raw_segment", "rfm5_segment"]
     rest = [c for c in names if c not in first and c not in ("as_of_day", "mode", "config_fp")]

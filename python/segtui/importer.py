@@ -111,6 +111,7 @@ def import_files(
     delimiter: str = ",",
     encoding: str = "utf8",
     quiet: bool = True,
+    decimal_comma: bool = False,
 ) -> list[ImportSummary]:
     """Import ``files`` into the store at ``db_path`` (created if missing), one transaction each.
 
@@ -145,6 +146,7 @@ def import_files(
                 delimiter,
                 enc,
                 quiet,
+                decimal_comma,
             )
         )
     return out
@@ -351,10 +353,12 @@ def _import_one(
     delimiter: str,
     encoding: str,
     quiet: bool,
+    decimal_comma: bool = False,
 ) -> ImportSummary:
     t_start = time.perf_counter()
     if not path.is_file():
         raise ConfigError(f"no such file: {path}")
+    ident = _identity(path)
     fmt = _format_of(path)
     if fmt == "csv" and path.suffix.lower() == ".tsv" and delimiter == ",":
         delimiter = "\t"
@@ -382,6 +386,7 @@ def _import_one(
                 )
                 summary.seconds = round(time.perf_counter() - t_start, 4)
                 return summary
+            _check_header(path, header, delimiter)
             removed = sorted({r for r, *_ in bad} | set(blank))
             if removed:
                 clean = tmpdir / "clean.csv"
@@ -410,6 +415,10 @@ def _import_one(
         t_scan = time.perf_counter() - t_start
 
         mapping = resolve_mapping(kind, preset, overrides, columns, str(path)) if columns else {}
+        if fmt == "csv" and mapping:
+            _check_mapped_names_unique(path, header, mapping)
+        if fmt != "parquet":
+            _refuse_if_structure_all_bad(path.name, bad, blank, int(total or 0))
         fmt_date = date_format or preset.date_format
         options = {
             "format": fmt,
@@ -421,6 +430,8 @@ def _import_one(
             "delimiter": delimiter if fmt == "csv" else None,
             "encoding": encoding if fmt == "csv" else None,
         }
+        if decimal_comma:
+            options["decimal"] = ","
         options_json = json.dumps(options, sort_keys=True, separators=(",", ":"))
         summary = ImportSummary(
             file=str(path), kind=kind, format=fmt, status="imported", fingerprint=sha, preset=preset.name, mapping=mapping
@@ -450,7 +461,12 @@ def _import_one(
             summary.seconds = round(time.perf_counter() - t_start, 4)
             return summary
         try:
-            _feed(imp, batches(), bad, blank, total, label, quiet, summary)
+            try:
+                _feed(imp, batches(), bad, blank, total, label, quiet, summary)
+            except DataError:
+                _check_unchanged(path, ident, sha)
+                raise
+            _check_unchanged(path, ident, sha)
             try:
                 imp.rebuild_indexes()
             except Exception as e:
@@ -471,6 +487,91 @@ def _import_one(
             imp.rollback()
             raise
         return summary
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _check_unchanged(path: Path, ident: tuple[int, int, int, int] | None, sha: str) -> None:
+    """Refuse a file that changed while it was being read: what was read must be what the
+    fingerprint (recorded to recognise the file later) describes."""
+    same = ident is not None and _identity(path) == ident
+    if same:
+        try:
+            same = _core.sha256_file(path) == sha
+        except Exception:
+            same = False
+    if not same:
+        raise DataError(
+            f"{path.name}: the file changed while it was being read (it is not what the import started "
+            "from); nothing was imported: import it again once it is complete"
+        )
+
+
+def _check_header(path: Path, header: Sequence[str], delimiter: str) -> None:
+    """Name the file-wide mistakes a header shows, instead of failing on a missing column."""
+    text = delimiter.join(header)
+    if "\r" in text:
+        raise DataError(
+            f"{path}: lines end with a bare carriage return (CR, the old Mac format), so the whole file reads "
+            "as one line; nothing was imported: save it with LF or CRLF line ends"
+        )
+    if "\x00" in text:
+        raise DataError(
+            f"{path}: the header contains NUL bytes: the file looks like UTF-16 (give --encoding utf-16, "
+            "or utf-16-le / utf-16-be) or is not a text file; nothing was imported"
+        )
+    if len(header) == 1:
+        for d, name in ((";", ";"), ("\t", "tab"), ("|", "|"), (",", ",")):
+            if d != delimiter and d in header[0]:
+                raise ConfigError(
+                    f"{path}: the header is one column {header[0]!r}: the file looks separated by "
+                    f"{name!r}, not {delimiter!r}; give --delimiter {name!r}"
+                )
+
+
+def _check_mapped_names_unique(path: Path, header: Sequence[str], mapping: Mapping[str, str]) -> None:
+    """A mapped column whose name the header gives twice is ambiguous: refuse the file."""
+    for source in sorted(set(mapping.values())):
+        places = [i + 1 for i, h in enumerate(header) if h == source]
+        if len(places) > 1:
+            cols = ", ".join(str(i) for i in places[:-1]) + f" and {places[-1]}"
+            raise DataError(
+                f"{path}: the header names column {source!r} {len(places)} times (columns {cols}); nothing was "
+                "imported: rename or remove the extra one so it is clear which to import"
+            )
+
+
+_STRUCTURE_HINTS = {
+    "wrong_field_count": "check --delimiter",
+    "bad_quoting": "check --delimiter and the file's quoting",
+    "bad_encoding": "give the file's --encoding",
+    "bad_json": "check that the file is JSON lines (one object per line)",
+}
+
+
+def _refuse_if_structure_all_bad(label: str, bad: Sequence[tuple[int, str, str, str]], blank: Sequence[int], total: int) -> None:
+    """The first-batch refusal (see :func:`_refuse_if_all_rejected`) for rows the structural pass
+    already took out: when every non-blank row of the first batch is broken, the options are wrong."""
+    window = min(total, BATCH_ROWS)
+    rows = window - sum(1 for r in blank if r <= window)
+    broken = [b for b in bad if b[0] <= window]
+    if rows < ABORT_FIRST_BATCH_MIN or len(broken) < rows:
+        return
+    reasons: dict[str, int] = {}
+    for _, reason, _, _ in broken:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    reason = max(reasons, key=lambda r: reasons[r])
+    row, _, message, _ = next(b for b in broken if b[1] == reason)
+    raise DataError(
+        f"{label}: every one of the first {rows} rows was rejected ({reason}, e.g. row {row}: {message}); "
+        f"nothing was imported: {_STRUCTURE_HINTS.get(reason, 'check the --delimiter and --encoding options')}"
+    )
 
 
 def _feed(
@@ -628,6 +729,9 @@ def _fill(summary: ImportSummary, st: Mapping[str, Any]) -> None:
         if hasattr(summary, k):
             setattr(summary, k, v)
     scale = int(st.get("money_scale", 2))
+    # beyond 64 bits the core gives the exact total as text
+    summary.amount_total_minor = int(summary.amount_total_minor)
+    summary.refunds_total_minor = int(summary.refunds_total_minor)
     summary.amount_total = summary.amount_total_minor / 10**scale
     summary.refunds_total = summary.refunds_total_minor / 10**scale
     summary.seconds_parse = round(summary.seconds_parse, 4)

@@ -35,6 +35,7 @@ Examples:
   segtui import line-items Online_Retail.csv --preset online-retail
   segtui import line-items export.csv --map account_id=Customer,occurred_at=Date,amount=Total
   segtui import line-items sales.csv --delimiter ';' --date-format %d/%m/%Y --encoding latin1
+  segtui import line-items sales.csv --delimiter ';' --decimal-comma
   segtui import costs costs.parquet --format json
   segtui import accounts crm.jsonl
 
@@ -122,6 +123,11 @@ def _table(s: dict[str, Any]) -> str:
     help="How dates are written, e.g. %d/%m/%Y, mm/dd/yyyy HH:MM, epoch, epoch_ms (default: ISO 8601 or epoch seconds).",
 )
 @click.option("--encoding", default="utf8", show_default=True, help="Text encoding of CSV files (utf8, latin1, cp1252, ...).")
+@click.option(
+    "--decimal-comma",
+    is_flag=True,
+    help="Numbers are written with a decimal comma (12,50); a '.' in a number is then refused.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Summary format.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_obj
@@ -134,6 +140,7 @@ def import_cmd(
     delimiter: str,
     date_format: str | None,
     encoding: str,
+    decimal_comma: bool,
     fmt: str,
     quiet: bool,
 ) -> None:
@@ -157,6 +164,7 @@ def import_cmd(
         delimiter=delimiter,
         encoding=encoding,
         quiet=quiet or settings.quiet,
+        decimal_comma=decimal_comma,
     )
     if fmt == "json":
         sys.stdout.write(json.dumps(summary_document(summaries), indent=2, sort_keys=False) + "\n")

@@ -30,7 +30,7 @@ from textual_fastdatatable.backend import DataTableBackend
 from segtui.tui import actions, fmt
 from segtui.tui.query import Col, apply
 
-MAX_WIDTH = 36  # widest a text column gets; the full value is one `y` away
+MAX_WIDTH = 40  # widest a text column gets; the full value is one `y` away
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ def measure(frame: pl.DataFrame, cols: Sequence[Col]) -> tuple[int, ...]:
             out.append(min(int(w or 0), MAX_WIDTH))
         elif kind == "date":
             out.append(10)
-        elif kind == "pct":
-            out.append(8)
-        elif kind == "pct0":
-            out.append(5)
+        elif kind in ("pct", "pct0"):
+            formatter = fmt.KINDS[kind][0]
+            lo, hi = s.min(), s.max()
+            out.append(max(len(formatter(lo)), len(formatter(hi)), 5) if lo is not None else 0)
         elif kind == "mean":
             out.append(5)
         else:

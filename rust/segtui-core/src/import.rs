@@ -254,6 +254,8 @@ pub struct Options {
     pub date_format: DateFormat,
     pub cancel_prefix: Option<String>,
     pub skip: Vec<(String, Vec<String>)>,
+    /// `"decimal": ","`: numbers are written with a decimal comma (`12,50`).
+    pub decimal_comma: bool,
 }
 
 impl Options {
@@ -306,11 +308,21 @@ impl Options {
                 skip.push((col.clone(), vals));
             }
         }
+        let decimal_comma = match obj.get("decimal").and_then(Value::as_str) {
+            None | Some(".") => false,
+            Some(",") => true,
+            Some(d) => {
+                return Err(usage(format!(
+                    "options.decimal must be \".\" or \",\", not {d:?}"
+                )))
+            }
+        };
         let opts = Options {
             mapping,
             date_format,
             cancel_prefix,
             skip,
+            decimal_comma,
         };
         opts.check(kind)?;
         Ok(opts)
@@ -700,8 +712,9 @@ impl Importer {
 
     /// Tell the importer how many rows are coming (before the first batch). When they are at
     /// least as many as the table already holds (and not a handful), the table's secondary
-    /// indexes are dropped now and rebuilt in one sorted pass before commit, which is much
-    /// cheaper than maintaining them row by row. The unique natural-key index always stays (it
+    /// indexes that take rows in random order (those not led by `day`) are dropped now and
+    /// rebuilt in one sorted pass before commit, which is much cheaper than maintaining them row
+    /// by row. The unique natural-key index always stays (it
     /// finds duplicates). Both happen inside the import's transaction: an interrupted import
     /// leaves the indexes as they were.
     pub fn expect_rows(&mut self, n: u64) -> Result<bool, ImportError> {
@@ -733,6 +746,24 @@ impl Importer {
                 idx.push((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
             }
         }
+        // An index led by the day grows at its end when the file is in date order (exports
+        // usually are): maintaining it row by row is cheaper than sorting it again. The others
+        // (account first) take rows in random order: those are rebuilt.
+        let mut keep = Vec::new();
+        for (name, _) in &idx {
+            let first: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT name FROM pragma_index_info(?1) ORDER BY seqno LIMIT 1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if first.as_deref() == Some("day") {
+                keep.push(name.clone());
+            }
+        }
+        idx.retain(|(name, _)| !keep.contains(name));
         for (name, _) in &idx {
             self.conn
                 .execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
@@ -840,12 +871,16 @@ impl Importer {
 
         let conn = &self.conn;
         let mut s = Stmts {
-            item: conn.prepare_cached(match self.kind {
-                Kind::LineItems => SQL_LINE,
-                Kind::Costs => SQL_COST,
-                Kind::Events => SQL_EVENT,
-                Kind::Accounts => SQL_ACCOUNT_UPDATE,
-            })?,
+            item: match self.kind {
+                Kind::LineItems => Some(Fast::prepare(conn, SQL_LINE)?),
+                Kind::Costs => Some(Fast::prepare(conn, SQL_COST)?),
+                Kind::Events => Some(Fast::prepare(conn, SQL_EVENT)?),
+                Kind::Accounts => None,
+            },
+            update: match self.kind {
+                Kind::Accounts => Some(conn.prepare_cached(SQL_ACCOUNT_UPDATE)?),
+                _ => None,
+            },
             owner: match self.kind {
                 Kind::Accounts => None,
                 k => Some(conn.prepare_cached(&format!(
@@ -877,6 +912,7 @@ impl Importer {
             date_format: &self.opts.date_format,
             cancel_prefix: self.opts.cancel_prefix.as_deref(),
             skip: skip_cols,
+            point: if self.opts.decimal_comma { b',' } else { b'.' },
         };
         let st = &mut self.st;
         let mut parse_time = Duration::ZERO;
@@ -898,19 +934,22 @@ impl Importer {
                 let parser = &parser;
                 let c = &c;
                 let producer = scope.spawn(move || {
-                    let t = Instant::now();
+                    // time spent parsing (not waiting for the writer)
+                    let mut busy = Duration::ZERO;
                     let mut kb = KeyBuilder::default();
                     let mut start = 0;
                     while start < n {
+                        let t = Instant::now();
                         let end = (start + CHUNK_ROWS).min(n);
                         let v: Vec<Parsed<'_>> =
                             (start..end).map(|i| parser.parse(c, i, &mut kb)).collect();
+                        busy += t.elapsed();
                         if tx.send((start, v)).is_err() {
                             break; // the writer stopped on an error
                         }
                         start = end;
                     }
-                    t.elapsed()
+                    busy
                 });
                 for (start, v) in rx {
                     let t = Instant::now();
@@ -1021,13 +1060,139 @@ impl Drop for Importer {
     }
 }
 
-struct Stmts<'c> {
-    item: CachedStatement<'c>,
+struct Stmts<'c, 'a> {
+    /// the row insert of line items, costs and events
+    item: Option<Fast<'c, 'a>>,
+    /// the firmographics update of an accounts import
+    update: Option<CachedStatement<'c>>,
     /// the import that owns a given nkey (only run when an insert met an existing key)
     owner: Option<CachedStatement<'c>>,
     account: CachedStatement<'c>,
     reject: CachedStatement<'c>,
     intern: Option<CachedStatement<'c>>,
+}
+
+/// A prepared insert driven through SQLite's C API, for the hot path: text is bound without a
+/// copy (`SQLITE_STATIC`), which is sound because every text bound lives in the batch's column
+/// buffers (lifetime `'a`), every parameter is bound again before each step, and the statement is
+/// finalised before the batch ends. (rusqlite copies every text value it binds.)
+struct Fast<'c, 'a> {
+    db: *mut rusqlite::ffi::sqlite3,
+    st: *mut rusqlite::ffi::sqlite3_stmt,
+    _life: std::marker::PhantomData<(&'c Connection, &'a str)>,
+}
+
+impl<'c, 'a> Fast<'c, 'a> {
+    fn prepare(conn: &'c Connection, sql: &str) -> Result<Self, ImportError> {
+        use rusqlite::ffi;
+        let c_sql = std::ffi::CString::new(sql).expect("SQL has no NUL");
+        let mut st: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+        // SAFETY: the handle is valid while `conn` lives ('c), and Fast never outlives it.
+        let db = unsafe { conn.handle() };
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                db,
+                c_sql.as_ptr(),
+                -1,
+                ffi::SQLITE_PREPARE_PERSISTENT as u32,
+                &mut st,
+                std::ptr::null_mut(),
+            )
+        };
+        let f = Fast { db, st, _life: std::marker::PhantomData };
+        f.check(rc)?;
+        Ok(f)
+    }
+
+    fn check(&self, rc: std::ffi::c_int) -> Result<(), ImportError> {
+        if rc == rusqlite::ffi::SQLITE_OK {
+            return Ok(());
+        }
+        // SAFETY: sqlite3_errmsg returns a valid C string owned by the connection
+        let msg = unsafe { std::ffi::CStr::from_ptr(rusqlite::ffi::sqlite3_errmsg(self.db)) };
+        Err(ImportError::Store(format!("store: {} (code {rc})", msg.to_string_lossy())))
+    }
+
+    fn i64(&mut self, idx: i32, v: i64) -> Result<(), ImportError> {
+        // SAFETY: a valid prepared statement; SQLite checks the index
+        self.check(unsafe { rusqlite::ffi::sqlite3_bind_int64(self.st, idx, v) })
+    }
+
+    fn null(&mut self, idx: i32) -> Result<(), ImportError> {
+        self.check(unsafe { rusqlite::ffi::sqlite3_bind_null(self.st, idx) })
+    }
+
+    fn opt_i64(&mut self, idx: i32, v: Option<i64>) -> Result<(), ImportError> {
+        match v {
+            Some(v) => self.i64(idx, v),
+            None => self.null(idx),
+        }
+    }
+
+    fn opt_f64(&mut self, idx: i32, v: Option<f64>) -> Result<(), ImportError> {
+        match v {
+            Some(v) => self.check(unsafe { rusqlite::ffi::sqlite3_bind_double(self.st, idx, v) }),
+            None => self.null(idx),
+        }
+    }
+
+    fn text(&mut self, idx: i32, v: Option<&'a str>) -> Result<(), ImportError> {
+        match v {
+            // SAFETY: `v` lives for 'a, longer than this statement (see the type's docs)
+            Some(v) => self.check(unsafe {
+                rusqlite::ffi::sqlite3_bind_text64(
+                    self.st,
+                    idx,
+                    v.as_ptr() as *const std::ffi::c_char,
+                    v.len() as u64,
+                    rusqlite::ffi::SQLITE_STATIC(),
+                    rusqlite::ffi::SQLITE_UTF8 as u8,
+                )
+            }),
+            None => self.null(idx),
+        }
+    }
+
+    fn blob16(&mut self, idx: i32, v: &[u8; 16]) -> Result<(), ImportError> {
+        // the key is a temporary: SQLite copies it
+        self.check(unsafe {
+            rusqlite::ffi::sqlite3_bind_blob(
+                self.st,
+                idx,
+                v.as_ptr() as *const std::ffi::c_void,
+                16,
+                rusqlite::ffi::SQLITE_TRANSIENT(),
+            )
+        })
+    }
+
+    /// Run the insert; returns the number of rows it changed (0 when the key already existed).
+    fn execute(&mut self) -> Result<u64, ImportError> {
+        use rusqlite::ffi;
+        // SAFETY: a valid statement with every parameter bound
+        let rc = unsafe { ffi::sqlite3_step(self.st) };
+        let out = if rc == ffi::SQLITE_DONE {
+            Ok(unsafe { ffi::sqlite3_changes64(self.db) } as u64)
+        } else {
+            let code = if rc == ffi::SQLITE_ROW { ffi::SQLITE_MISUSE } else { rc };
+            let e = self.check(code);
+            let busy = rc & 0xff == ffi::SQLITE_BUSY || rc & 0xff == ffi::SQLITE_LOCKED;
+            Err(if busy {
+                ImportError::Store("store is busy: another segtui process is writing; try again when it finishes".into())
+            } else {
+                e.err().unwrap_or_else(|| ImportError::Store(format!("store: step failed (code {rc})")))
+            })
+        };
+        unsafe { ffi::sqlite3_reset(self.st) };
+        out
+    }
+}
+
+impl Drop for Fast<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: finalising a statement we prepared (null is a no-op)
+        unsafe { rusqlite::ffi::sqlite3_finalize(self.st) };
+    }
 }
 
 /// Rows per chunk handed from the parser thread to the writer.
@@ -1068,6 +1233,8 @@ struct Parser<'o> {
     cancel_prefix: Option<&'o str>,
     /// (column index, column name, lower-case values that skip the row)
     skip: Vec<(usize, &'o str, &'o Vec<String>)>,
+    /// the decimal mark of numbers: `b'.'`, or `b','` when declared
+    point: u8,
 }
 
 impl Parser<'_> {
@@ -1128,7 +1295,8 @@ impl Parser<'_> {
         match c.text(t, i)? {
             None => Ok(None),
             Some(s) => {
-                let d = Dec::parse(s).map_err(|e| rej(t, "bad_amount", e.0))?;
+                let d = Dec::parse_with(s, self.point)
+                    .map_err(|e| rej(t, "bad_amount", e.0))?;
                 d.to_minor_exact(self.scale)
                     .map(Some)
                     .map_err(|e| rej(t, "bad_amount", e.0))
@@ -1161,12 +1329,16 @@ impl Parser<'_> {
             None => None,
             Some(q) => Some((
                 q,
-                Dec::parse(q).map_err(|e| rej(T::Quantity, "bad_quantity", e.0))?,
+                Dec::parse_with(q, self.point)
+                    .map_err(|e| rej(T::Quantity, "bad_quantity", e.0))?,
             )),
         };
         let price = match c.text(T::UnitPrice, i)? {
             None => None,
-            Some(p) => Some(Dec::parse(p).map_err(|e| rej(T::UnitPrice, "bad_price", e.0))?),
+            Some(p) => Some(
+                Dec::parse_with(p, self.point)
+                    .map_err(|e| rej(T::UnitPrice, "bad_price", e.0))?,
+            ),
         };
         let unit_price = match price {
             None => None,
@@ -1379,12 +1551,12 @@ impl State {
     }
 
     /// Phase 2: write one parsed row (row `i` of the batch).
-    fn apply(
+    fn apply<'a>(
         &mut self,
-        p: Parsed<'_>,
-        c: &Cols<'_>,
+        p: Parsed<'a>,
+        c: &Cols<'a>,
         i: usize,
-        s: &mut Stmts<'_>,
+        s: &mut Stmts<'_, 'a>,
     ) -> Result<(), ImportError> {
         let row = self.row_number();
         self.stats.rows_read += 1;
@@ -1403,13 +1575,13 @@ impl State {
                     None => None,
                 };
                 let cat = self.intern(category, s)?;
-                let st = &mut s.item;
-                st.raw_bind_parameter(1, account)?;
-                st.raw_bind_parameter(2, stamp.day)?;
-                st.raw_bind_parameter(3, cat)?;
-                st.raw_bind_parameter(4, amount)?;
-                st.raw_bind_parameter(5, units)?;
-                st.raw_bind_parameter(6, self.import_id)?;
+                let st = s.item.as_mut().expect("costs insert");
+                st.opt_i64(1, account)?;
+                st.i64(2, stamp.day as i64)?;
+                st.i64(3, cat)?;
+                st.i64(4, amount)?;
+                st.opt_i64(5, units)?;
+                st.i64(6, self.import_id)?;
                 if self.insert_keyed(s, stamp.day, base, 7)? {
                     self.stats.amount_total += amount as i128;
                     if amount < 0 {
@@ -1428,13 +1600,13 @@ impl State {
             } => {
                 let account = self.account_for(acct, s)?;
                 let kind_id = self.intern(kind, s)?;
-                let st = &mut s.item;
-                st.raw_bind_parameter(1, account)?;
-                st.raw_bind_parameter(2, stamp.day)?;
-                st.raw_bind_parameter(3, stamp.ts)?;
-                st.raw_bind_parameter(4, kind_id)?;
-                st.raw_bind_parameter(5, value)?;
-                st.raw_bind_parameter(6, self.import_id)?;
+                let st = s.item.as_mut().expect("events insert");
+                st.i64(1, account)?;
+                st.i64(2, stamp.day as i64)?;
+                st.i64(3, stamp.ts)?;
+                st.i64(4, kind_id)?;
+                st.opt_f64(5, value)?;
+                st.i64(6, self.import_id)?;
                 if self.insert_keyed(s, stamp.day, base, 7)? {
                     self.count_day(stamp.day);
                 }
@@ -1450,7 +1622,7 @@ impl State {
         }
     }
 
-    fn account_for(&mut self, key: &str, s: &mut Stmts<'_>) -> Result<i64, ImportError> {
+    fn account_for(&mut self, key: &str, s: &mut Stmts<'_, '_>) -> Result<i64, ImportError> {
         if let Some(&id) = self.accounts.get(key) {
             let t = &mut self.touched[id as usize];
             if *t == 0 {
@@ -1471,7 +1643,7 @@ impl State {
         Ok(id)
     }
 
-    fn intern(&mut self, name: &str, s: &mut Stmts<'_>) -> Result<i64, ImportError> {
+    fn intern(&mut self, name: &str, s: &mut Stmts<'_, '_>) -> Result<i64, ImportError> {
         if let Some(&id) = self.interned.get(name) {
             return Ok(id);
         }
@@ -1496,20 +1668,21 @@ impl State {
     /// its later copies take the next numbers.
     fn insert_keyed(
         &mut self,
-        s: &mut Stmts<'_>,
+        s: &mut Stmts<'_, '_>,
         day: i32,
         base: u128,
-        key_param: usize,
+        key_param: i32,
     ) -> Result<bool, ImportError> {
+        let item = s.item.as_mut().expect("keyed kinds have an insert");
         let new = if let Some(next) = self.repeats.get_mut(&base) {
             let key = nkey(day, base, *next);
             *next += 1;
-            s.item.raw_bind_parameter(key_param, &key[..])?;
-            s.item.raw_execute()? == 1
+            item.blob16(key_param, &key)?;
+            item.execute()? == 1
         } else {
             let key0 = nkey(day, base, 0);
-            s.item.raw_bind_parameter(key_param, &key0[..])?;
-            if s.item.raw_execute()? == 1 {
+            item.blob16(key_param, &key0)?;
+            if item.execute()? == 1 {
                 true
             } else {
                 let owner_stmt = s
@@ -1520,8 +1693,8 @@ impl State {
                 if owner == self.import_id {
                     self.repeats.insert(base, 2);
                     let key1 = nkey(day, base, 1);
-                    s.item.raw_bind_parameter(key_param, &key1[..])?;
-                    s.item.raw_execute()? == 1
+                    item.blob16(key_param, &key1)?;
+                    item.execute()? == 1
                 } else {
                     self.repeats.insert(base, 1);
                     false
@@ -1536,7 +1709,11 @@ impl State {
         Ok(new)
     }
 
-    fn write_line_item(&mut self, v: LineItem<'_>, s: &mut Stmts<'_>) -> Result<(), ImportError> {
+    fn write_line_item<'a>(
+        &mut self,
+        v: LineItem<'a>,
+        s: &mut Stmts<'_, 'a>,
+    ) -> Result<(), ImportError> {
         let LineItem {
             acct,
             stamp,
@@ -1550,19 +1727,19 @@ impl State {
             base,
         } = v;
         let account = self.account_for(acct, s)?;
-        let st = &mut s.item;
-        st.raw_bind_parameter(1, account)?;
-        st.raw_bind_parameter(2, stamp.day)?;
-        st.raw_bind_parameter(3, stamp.ts)?;
-        st.raw_bind_parameter(4, invoice)?;
-        st.raw_bind_parameter(5, invoice_key(invoice))?;
-        st.raw_bind_parameter(6, sku)?;
-        st.raw_bind_parameter(7, description)?;
-        st.raw_bind_parameter(8, quantity)?;
-        st.raw_bind_parameter(9, unit_price)?;
-        st.raw_bind_parameter(10, amount)?;
-        st.raw_bind_parameter(11, is_cancel as i64)?;
-        st.raw_bind_parameter(12, self.import_id)?;
+        let st = s.item.as_mut().expect("line items insert");
+        st.i64(1, account)?;
+        st.i64(2, stamp.day as i64)?;
+        st.i64(3, stamp.ts)?;
+        st.text(4, invoice)?;
+        st.i64(5, invoice_key(invoice))?;
+        st.text(6, sku)?;
+        st.text(7, description)?;
+        st.text(8, quantity)?;
+        st.opt_i64(9, unit_price)?;
+        st.i64(10, amount)?;
+        st.i64(11, is_cancel as i64)?;
+        st.i64(12, self.import_id)?;
         if self.insert_keyed(s, stamp.day, base, 13)? {
             self.stats.amount_total += amount as i128;
             if amount < 0 {
@@ -1580,10 +1757,10 @@ impl State {
         &mut self,
         acct: &str,
         f: AccountFields<'_>,
-        s: &mut Stmts<'_>,
+        s: &mut Stmts<'_, '_>,
     ) -> Result<(), ImportError> {
         if let Some(&id) = self.accounts.get(acct) {
-            let st = &mut s.item;
+            let st = s.update.as_mut().expect("accounts update");
             st.raw_bind_parameter(1, id)?;
             f.bind(st, 2)?;
             let n = st.raw_execute()?;
@@ -1624,7 +1801,7 @@ impl State {
         i: usize,
         row: u64,
         r: Reject,
-        s: &mut Stmts<'_>,
+        s: &mut Stmts<'_, '_>,
     ) -> Result<(), ImportError> {
         if r.reason == "missing_account" {
             self.stats.missing_account_ids += 1;
@@ -1701,7 +1878,13 @@ impl AccountFields<'_> {
 
 /// A stats snapshot as JSON (the Rust half of the import summary).
 pub fn stats_json(st: &Stats, scale: u32, currency: Option<&str>) -> Value {
-    let minor = |v: i128| -> Value { json!(v as i64) };
+    // exact: a total beyond 64 bits (possible with amounts near the limit) is given as
+    // decimal text rather than wrapped around
+    let minor = |v: i128| -> Value {
+        i64::try_from(v)
+            .map(|x| json!(x))
+            .unwrap_or_else(|_| json!(v.to_string()))
+    };
     json!({
         "rows_read": st.rows_read,
         "rows_imported": st.rows_imported,

@@ -57,6 +57,12 @@ impl Dec {
 
     /// Parse exact decimal text (see the module docs for what is accepted).
     pub fn parse(text: &str) -> Result<Dec, MoneyError> {
+        Dec::parse_with(text, b'.')
+    }
+
+    /// As [`Dec::parse`], with `point` (`b'.'` or `b','`) as the decimal mark. The other mark
+    /// is refused like any thousands separator (`1.234,50` is not read with `,`).
+    pub fn parse_with(text: &str, point: u8) -> Result<Dec, MoneyError> {
         let b = text.as_bytes();
         let (mut i, mut j) = (0usize, b.len());
         while i < j && b[i].is_ascii_whitespace() {
@@ -105,8 +111,17 @@ impl Dec {
                         }
                     }
                 }
-                b'.' if !seen_dot => seen_dot = true,
-                b'.' => return err(format!("{text:?}: more than one decimal point")),
+                c if c == point && !seen_dot => seen_dot = true,
+                c if c == point => {
+                    let mark = if point == b',' { "comma" } else { "point" };
+                    return err(format!("{text:?}: more than one decimal {mark}"));
+                }
+                b'.' => {
+                    return err(format!(
+                        "{text:?}: contains '.' (with --decimal-comma the decimal mark is ',' and thousands separators \
+                         are not read; write 1234,50)"
+                    ))
+                }
                 b',' => {
                     return err(format!(
                         "{text:?}: contains ',' (thousands separators and decimal commas are not read; \

@@ -19,7 +19,16 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(score_columns, m)?)?;
     m.add_function(wrap_pyfunction!(default_config_json, m)?)?;
     m.add_function(wrap_pyfunction!(canonical_config_json, m)?)?;
+    m.add_function(wrap_pyfunction!(release_scoring_memory, m)?)?;
     Ok(())
+}
+
+/// Free the scratch buffers the scoring kernel keeps for its next run; returns the bytes freed.
+#[pyfunction]
+fn release_scoring_memory() -> usize {
+    let held = segtui_core::engine::mem::idle_scratch_bytes();
+    segtui_core::engine::mem::release_scratch();
+    held
 }
 
 fn parse_config(config_json: &str) -> PyResult<ScoreConfig> {

@@ -140,7 +140,6 @@ class AccountScreen(BaseScreen):
         self.load()
 
     def _show(self, data: dict[str, Any]) -> None:
-        self.loaded()
         info, s = data["info"], data["scores"]
         snap = self.snap
         assert snap is not None
@@ -175,6 +174,7 @@ class AccountScreen(BaseScreen):
         items, total = data["items"]
         self.total_items = total
         self._show_items(data["items_view"])
+        self.loaded()  # every part filled in: one layout, one paint
 
     def _show_scores(self, s: dict[str, Any], snap: Snapshot) -> None:
         last = day_to_date(snap.as_of_day - s["recency_days"]) if s["recency_days"] is not None else None
@@ -259,7 +259,8 @@ class AccountScreen(BaseScreen):
         if top > low:
             ticks = [low + (top - low) * i / 4 for i in range(5)]
             plt.yticks(ticks, [fmt.money_short(round(t * 100)) for t in ticks])
-        plot.refresh()
+        if plot.display and self.has_class("-empty") is False:
+            plot.refresh()
 
     # --- line items -----------------------------------------------------------------------------------
 
