@@ -110,15 +110,21 @@ def bench_series(args: argparse.Namespace) -> dict:
     def single(d: int) -> dict:
         return _core.score_columns(*common, d, config)
 
+    def add_phases(into: dict[str, float], r: dict) -> None:
+        for phase, sec in r.get("timings", []):
+            into[phase] = into.get(phase, 0.0) + sec
+
     # warm-up (page in the columns, start the thread pool) outside the timings
     single(days[0])
+    single_phases: dict[str, float] = {}
     t = time.perf_counter()
     for d in days:
-        single(d)
+        add_phases(single_phases, single(d))
     t_single = time.perf_counter() - t
 
+    series_phases: dict[str, float] = {}
     t = time.perf_counter()
-    _core.score_series_columns(*common, days, config, lambda r: None)
+    _core.score_series_columns(*common, days, config, lambda r: add_phases(series_phases, r))
     t_series = time.perf_counter() - t
 
     # every series snapshot equals its single-date run (outside the timings)
@@ -145,6 +151,8 @@ def bench_series(args: argparse.Namespace) -> dict:
         "single_runs_s": round(t_single, 3),
         "series_s": round(t_series, 3),
         "ratio": round(t_series / t_single, 3),
+        "single_phases_s": {k: round(v, 2) for k, v in single_phases.items()},
+        "series_phases_s": {k: round(v, 2) for k, v in series_phases.items()},
         "checked_dates": len(checked),
         "mismatches": mismatches,
     }
@@ -289,6 +297,9 @@ def main() -> None:
                 f"one series {s['series_s']:.2f} s (ratio {s['ratio']:.2f}; target <= 0.33); "
                 f"series == single runs on {s['checked_dates']} dates: {'yes' if not s['mismatches'] else 'NO ' + str(s['mismatches'])}"
             )
+            fmt = lambda ph: ", ".join(f"{k} {v:.2f}" for k, v in ph.items())  # noqa: E731
+            print(f"  engine phases summed over the dates (s): single runs: {fmt(s['single_phases_s'])}")
+            print(f"                                           series:      {fmt(s['series_phases_s'])}")
         else:
             out["series"] = None
             print("series: not measured: this build has no scoring engine (_core.score_columns)")

@@ -49,9 +49,10 @@ def test_matrix_layout_rows_sum_to_segment_sizes(store: Path) -> None:
     m = history.migration(store)
     mat = m.matrix("accounts")
     sizes = dict(zip(mat["from"], mat["total"]))
-    assert sizes == {"Champions": 1, "Loyal": 2, "Lost": 1, "(new)": 1}
+    assert sizes == {"Champions": 1, "Loyal": 2, "Lost": 1, "(new)": 1, "total": 5}
+    assert mat.row(-1) == ("total", 1, 1, 1, 1, 1, 5)  # B's segment sizes
     rev = m.matrix("revenue_b")
-    assert rev["total"].sum() == 1200 + 100 + 350 - 20 + 90
+    assert rev["total"][-1] == 1200 + 100 + 350 - 20 + 90
     with pytest.raises(ConfigError):
         m.matrix("nope")
 
@@ -103,7 +104,7 @@ def test_rows_sum_to_a_sizes_plus_new_and_revenue_reconciles(tmp_path_factory: p
         assert rb == sum(b[k][1] for k in moved if k in b)
     # the matrix layout's rows sum to the same sizes
     mat = m.matrix()
-    assert dict(zip(mat["from"], mat["total"])) == {k: v for k, v in by_from.items()}
+    assert dict(zip(mat["from"], mat["total"])) == {**by_from, "total": len(set(a) | set(b))}
 
 
 def test_cell_lists_accounts_by_revenue(store: Path) -> None:

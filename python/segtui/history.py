@@ -346,7 +346,8 @@ class Migration:
         return self.a.chain_key == self.b.chain_key
 
     def matrix(self, value: str = "accounts") -> pl.DataFrame:
-        """The from × to matrix of one measure (accounts, revenue_a, revenue_b, change)."""
+        """The from × to matrix of one measure (accounts, revenue_a, revenue_b, change), with a
+        ``total`` column (row sums) and a last ``total`` row (column sums)."""
         if value not in MATRIX_VALUES:
             raise ConfigError(f"unknown matrix value {value!r}: choose one of {', '.join(MATRIX_VALUES)}")
         lookup = {(f, t): v for f, t, v in self.cells.select("from", "to", value).iter_rows()}
@@ -354,6 +355,10 @@ class Migration:
         for c in self.cols:
             data[c] = [lookup.get((r, c), 0) for r in self.rows]
         data["total"] = [sum(data[c][i] for c in self.cols) for i in range(len(self.rows))]
+        # the last row: column totals (B's segment sizes, or revenues)
+        data["from"].append("total")
+        for c in [*self.cols, "total"]:
+            data[c].append(sum(data[c]))
         return pl.DataFrame(data, schema={"from": pl.String, **{c: pl.Int64 for c in [*self.cols, "total"]}})
 
     def describe(self) -> str:

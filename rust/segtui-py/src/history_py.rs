@@ -282,6 +282,7 @@ fn result_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDi
     }
     let out = PyDict::new(py);
     out.set_item("as_of_day", r.as_of_day)?;
+    out.set_item("timings", r.timings)?;
     out.set_item("columns", cols)?;
     out.set_item("labels", labels)?;
     out.set_item("pools", pools)?;
