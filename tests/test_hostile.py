@@ -212,6 +212,29 @@ def test_header_only(db: Path) -> None:
     assert table_count(db, "line_items") == 0
 
 
+def test_a_blank_first_line_does_not_make_the_file_look_empty(db: Path) -> None:
+    # the rows below it must not vanish as an "empty file" with exit 0
+    run = imp(db, "line-items", "blank_first_line.csv")
+    assert run.code == 1
+    msg = one_line_error(run)
+    assert "blank_first_line.csv" in msg and "first line is blank" in msg and "nothing was imported" in msg, msg
+    assert_nothing_imported(db)
+
+
+def test_a_file_of_blank_lines_is_empty_and_counts_them(db: Path) -> None:
+    run = imp(db, "line-items", "blank_lines_only.csv")
+    assert run.code == 0 and run.summary["status"] == "empty"
+    assert run.counts() == (2, 0, 0, 0) and run.summary["blank_rows"] == 2
+
+
+def test_json_lines_of_empty_objects_are_refused_not_dropped(db: Path) -> None:
+    run = imp(db, "line-items", "empty_objects.jsonl")
+    assert run.code == 1
+    msg = one_line_error(run)
+    assert "empty_objects.jsonl" in msg and "2 rows" in msg and "nothing was imported" in msg, msg
+    assert_nothing_imported(db)
+
+
 def test_blank_lines_are_counted_not_rejected(db: Path) -> None:
     run = imp(db, "line-items", "blank_lines.csv")
     assert run.code == 0, run.err

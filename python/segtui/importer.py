@@ -380,10 +380,17 @@ def _import_one(
             if source is not path:
                 sha = _core.sha256_file(path)
             if not header or header == [""]:
-                # nothing to read: no header, no rows
+                if bad or int(total or 0) > len(blank):
+                    # a blank first line above the real header: the rows must not vanish as "empty"
+                    raise DataError(
+                        f"{path}: the first line is blank, so the file has no header row; nothing was imported: "
+                        "remove the blank line(s) above the header"
+                    )
+                # nothing to read: no header, no rows (blank lines at most)
                 summary = ImportSummary(
                     file=str(path), kind=kind, format=fmt, status="empty", fingerprint=sha, preset=preset.name, mapping={}
                 )
+                summary.rows_read = summary.blank_rows = len(blank)
                 summary.seconds = round(time.perf_counter() - t_start, 4)
                 return summary
             _check_header(path, header, delimiter)
@@ -444,9 +451,14 @@ def _import_one(
                     f"{path}: no readable rows; {len(bad)} rows are broken ({reason}, e.g. row {row}: {message}); "
                     "nothing was imported"
                 )
+            rows = int(total or 0) - len(blank)
+            if rows > 0:
+                # rows without a single field (JSON lines of empty objects): refuse, never drop
+                raise DataError(f"{path}: {rows} rows and not one field in any of them; nothing was imported")
             # an empty file: nothing to map; record nothing, report zero rows
             summary.status = "empty"
             summary.rows_read = int(total or 0)
+            summary.blank_rows = len(blank)  # the only rows an empty file can have
             return summary
         try:
             imp = _core.Importer(db_path, kind, str(path.resolve()), sha, options_json)

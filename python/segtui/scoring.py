@@ -9,7 +9,9 @@ date and turns the report into a :class:`SnapshotInfo`.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -77,6 +79,37 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _interruptible(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` (a long call into the core, GIL released) so that ctrl+c is
+    honoured at once: a Python signal handler runs only between bytecodes of the main thread,
+    and the core's progress callback would otherwise swallow the interrupt. On the main thread
+    the call runs on a helper thread while this one waits; on ctrl+c the process ends at once
+    with 130 and ``interrupted``, as a kill would: SQLite rolls the open snapshot transaction
+    back, the snapshots already written stay, a half-written column cache is never used."""
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args, **kwargs)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed to the caller below
+            box["error"] = e
+
+    t = threading.Thread(target=work, name="segtui-score", daemon=True)
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.05)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+        os._exit(130)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def _run(
     db_path: Path,
     days: Sequence[int],
@@ -93,7 +126,8 @@ def _run(
     say = progress if progress is not None else (None if quiet else _stderr)
     created = _now()
     try:
-        report = _core.score_store(
+        report = _interruptible(
+            _core.score_store,
             str(db_path),
             as_of_days=list(days),
             config_json=config.json,

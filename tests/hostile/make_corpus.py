@@ -54,6 +54,8 @@ def corpus() -> dict[str, bytes]:
     c["cr_only.csv"] = (H + _rows("A1,2024-01-05,10.00", "A2,2024-01-06,20.00")).replace(b"\n", b"\r")
     c["empty.csv"] = b""
     c["header_only.csv"] = H
+    c["blank_first_line.csv"] = b"\n" + H + _rows("A1,2024-01-05,10.00", "A2,2024-01-06,20.00")
+    c["blank_lines_only.csv"] = b"\n\n\n"
     c["blank_lines.csv"] = H + b"A1,2024-01-05,10.00\n\n   \nA2,2024-01-06,20.00\n\n"
     c["duplicated_header_column.csv"] = _rows("account_id,occurred_at,amount,amount", "A1,2024-01-05,10.00,99.00")
     c["duplicated_unmapped_column.csv"] = _rows("account_id,occurred_at,amount,note,note", "A1,2024-01-05,10.00,x,y")
@@ -170,6 +172,8 @@ def corpus() -> dict[str, bytes]:
         b'{"account_id": "A5", "occurred_at": "2024-01-08", "amount": "5.00", "extra": {"nested": [1, 2]}}\n'
         b'{"account_id": "A6", "occurred_at": "2024-01-09", "amount": "6.00"} trailing\n'
     )
+
+    c["empty_objects.jsonl"] = b"{}\n\n{}\n"
 
     # --- other kinds -----------------------------------------------------------------------
     c["costs_hostile.csv"] = _rows(
