@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "python"))
 
 from segtui import _core, history  # noqa: E402
 from segtui.store import open_store  # noqa: E402

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from segtui.rules import EventColumns, evaluate_rules  # noqa: E402
 

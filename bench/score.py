@@ -34,7 +34,6 @@ import numpy as np
 import polars as pl
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "python"))
 
 from segtui import _core  # noqa: E402
 

@@ -204,3 +204,13 @@ def test_the_data_layer_does_not_import_textual(tmp_path: Path) -> None:
 
     code = "import sys, segtui.tui.data, segtui.tui.query, segtui.tui.fmt; assert 'textual' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_churn_reason_code_has_an_explanation_on_the_account_screen() -> None:
+    import json
+
+    from segtui import _core
+    from segtui.tui.screens.account import REASONS
+
+    weights = json.loads(_core.default_config_json())["churn"]["weights"]
+    assert set(weights) == set(REASONS)

@@ -35,9 +35,10 @@ def text_column(values: pl.Series | pa.Array | pa.ChunkedArray) -> TextSpec:
     if arr.type != pa.large_string():
         arr = arr.cast(pa.large_string())
     validity, offsets, data = arr.buffers()
-    if arr.null_count == 0:
-        validity = None
-    return (validity, offsets, data, arr.offset, len(arr))
+    # pyarrow buffers export as signed bytes ("b"); the core wants typed views
+    u8 = (lambda b: None if b is None else np.frombuffer(b, dtype=np.uint8))
+    valid = None if arr.null_count == 0 else u8(validity)
+    return (valid, np.frombuffer(offsets, dtype=np.int64), u8(data), arr.offset, len(arr))
 
 
 def num_column(values: pl.Series | np.ndarray, dtype: Any = np.int64) -> np.ndarray:

@@ -22,9 +22,10 @@ from segtui.tui.widgets import TablePanel
 PAGE = 50
 
 REASONS = {
-    "inactivity": "no purchase for longer than its own usual gap between purchases",
-    "activity_drop": "activity in the last 30 days well below its prior-90-day rate",
-    "renewal_decline": "renewal within 30 days while activity declines",
+    # keys are the kernel's reason codes (docs/scoring.md, churn risk)
+    "inactive_beyond_usual_gap": "no purchase for well beyond its own usual gap between purchases",
+    "activity_drop": "product use in the last 30 days well below its earlier rate",
+    "renewal_declining": "renewal within 30 days while activity declines",
     "refund_spike": "refunds are a high share of what it bought",
     "ticket_spike": "a spike in support tickets",
     "failed_payment": "a failed payment",
