@@ -65,6 +65,7 @@ DRIVER = textwrap.dedent(
             print("interrupted", file=sys.stderr)
             sys.exit(130)
     elif op == "cli":
+        import segtui.importer, segtui.scoring  # loaded before GO: the signal lands in the work
         from segtui.cli import main
         print("GO", flush=True)
         main(sys.argv[3:])

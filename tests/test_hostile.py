@@ -677,3 +677,39 @@ def test_two_gb_file_is_streamed_not_loaded(tmp_path: Path) -> None:
 
 def _peak_rss_mb(usage: Any) -> int:
     return int(usage.ru_maxrss / 1024)  # Linux: kilobytes
+
+
+# --- a hostile store path --------------------------------------------------------------------
+
+
+def test_a_store_path_with_uri_characters_works_everywhere(tmp_path: Path) -> None:
+    """'#', '?', '%' and spaces in the store's path must not be read as parts of a URI (which
+    would open another file, or none)."""
+    from segtui.rules import filter_accounts
+    from segtui.tui.data import Store as TuiStore
+
+    folder = tmp_path / "client #1 ?x=%41 (50%)"
+    folder.mkdir()
+    db = folder / "store.db"
+    data = Path(__file__).parent / "data" / "import"
+    assert imp(db, "line-items", data / "generic_orders.csv").code == 0
+    assert imp(db, "events", data / "events.jsonl").counts() == (8, 5, 0, 2)  # the file has 2 bad rows
+    assert cli(db, "-q", "score").code == 0
+    for args in (
+        ["segments", "--format", "csv"],
+        ["accounts", "--format", "csv"],
+        ["accounts", "--rule", 'did "login" in 3000d', "--format", "csv"],
+        ["account", "0042", "--format", "json"],
+        ["migration", "--list"],
+    ):
+        run = cli(db, *args)
+        assert run.code == 0, (args, run.err)
+    tui = TuiStore(db)
+    [snap] = tui.snapshots()
+    assert tui.frame(snap).height == snap.accounts > 0
+    from segtui import queries
+
+    frame = queries.snapshot_frame(db, snap.id)
+    assert filter_accounts(frame, 'did "login" in 3000d', as_of=snap.as_of, db=db).height > 0
+    # nothing was created outside the folder the user named
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]

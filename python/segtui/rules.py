@@ -245,7 +245,9 @@ def _db_path(db: str | os.PathLike[str] | sqlite3.Connection) -> str:
 def _connect(db: str | os.PathLike[str] | sqlite3.Connection) -> tuple[sqlite3.Connection, bool]:
     if isinstance(db, sqlite3.Connection):
         return db, False
-    return sqlite3.connect(f"file:{Path(db)}?mode=ro", uri=True), True
+    from segtui.store import readonly_uri
+
+    return sqlite3.connect(readonly_uri(db), uri=True), True
 
 
 def load_events(db: str | os.PathLike[str] | sqlite3.Connection, needs: EventNeeds, as_of: date | int) -> EventColumns:

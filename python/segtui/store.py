@@ -73,8 +73,15 @@ def open_store(path: str | os.PathLike[str], *, create: bool = False, readonly: 
     return conn
 
 
+def readonly_uri(path: str | os.PathLike[str]) -> str:
+    """The SQLite URI that opens ``path`` read-only. The path is percent-encoded: a ``#``,
+    ``?`` or ``%`` in a folder name must not be read as part of the URI (another file would
+    be opened, or none)."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def _connect_readonly(p: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+    conn = sqlite3.connect(readonly_uri(p), uri=True, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
 

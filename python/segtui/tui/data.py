@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from segtui.store import readonly_uri
+
 EPOCH = dt.date(1970, 1, 1)
 
 # How the overview can group a snapshot: name -> (column, title).
@@ -211,7 +213,7 @@ class Store:
     @contextmanager
     def read(self, cancelled: Callable[[], bool] = _never) -> Iterator[sqlite3.Connection]:
         """A read-only connection for one unit of work; ``cancelled()`` interrupts its queries."""
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(readonly_uri(self.path), uri=True, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.set_progress_handler(lambda: 1 if cancelled() else 0, 20_000)
