@@ -168,7 +168,8 @@ fn score_columns<'py>(
     result_to_dict(py, result)
 }
 
-fn result_to_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDict>> {
+/// A result as the dict `score_columns` returns (`as_of_day`, `timings`, `columns`, `labels`, `pools`).
+pub(crate) fn result_to_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDict>> {
     let s = r.scores;
     let cols = PyDict::new(py);
     macro_rules! put {

@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use segtui_core::engine::{AccountCols, Costs, Events, Inputs, LineItems, ScoreConfig, ScoreResult};
+use segtui_core::engine::{AccountCols, Costs, Events, Inputs, LineItems, ScoreConfig};
 use segtui_core::history::{calendar, cohorts, hysteresis, migration, packed, series, snapcols, HistoryError};
 
 use crate::columns::{Column, NumView};
@@ -248,46 +248,6 @@ fn sl<T: Element + Copy>(v: &Option<NumView<T>>) -> &[T] {
     v.as_ref().map_or(&[], |v| v.as_slice())
 }
 
-/// A result as the dict `score_columns` returns (`as_of_day`, `columns`, `labels`, `pools`).
-fn result_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDict>> {
-    let s = r.scores;
-    let cols = PyDict::new(py);
-    macro_rules! put {
-        ($($f:ident),*) => { $( cols.set_item(stringify!($f), Column::from(s.$f))?; )* };
-    }
-    put!(
-        account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
-        rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
-        churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
-    );
-    let labels = PyDict::new(py);
-    labels.set_item("rfm_segment", r.rfm_segment_labels)?;
-    labels.set_item("rfm5_segment", r.rfm5_segment_labels)?;
-    labels.set_item("quadrant", r.quadrant_labels)?;
-    labels.set_item("churn_band", r.churn_band_labels)?;
-    labels.set_item("churn_reasons", r.churn_reason_labels)?;
-    labels.set_item("health_band", r.health_band_labels)?;
-    labels.set_item("lifecycle", r.lifecycle_labels)?;
-    labels.set_item("tier", r.tier_labels)?;
-    labels.set_item("size_band", r.size_band_labels)?;
-    let pools = PyList::empty(py);
-    for p in r.pools {
-        let d = PyDict::new(py);
-        d.set_item("category", p.category)?;
-        d.set_item("driver", p.driver)?;
-        d.set_item("pooled", p.pooled)?;
-        d.set_item("allocated", p.allocated)?;
-        d.set_item("unallocated", p.unallocated)?;
-        pools.append(d)?;
-    }
-    let out = PyDict::new(py);
-    out.set_item("as_of_day", r.as_of_day)?;
-    out.set_item("timings", r.timings)?;
-    out.set_item("columns", cols)?;
-    out.set_item("labels", labels)?;
-    out.set_item("pools", pools)?;
-    Ok(out)
-}
 
 /// A snapshot series over int-coded columns: the inputs of `score_columns`, every day of
 /// `as_of_days` (strictly ascending) scored from one preparation of the rows. Each result (the
@@ -368,7 +328,7 @@ fn score_series_columns<'py>(
     }
     for k in 0..as_of_days.len() {
         let r = py.detach(|| run.score_at(k)).map_err(|e| engine_err(py, "ScoreInputError", e.message))?;
-        let d = result_dict(py, r)?;
+        let d = crate::engine_py::result_to_dict(py, r)?;
         match &each {
             Some(f) => {
                 f.call1((d,))?;
