@@ -5,6 +5,8 @@ store, and the one that cannot get in says "store is busy" (exit 1, one line, no
 from __future__ import annotations
 
 import os
+
+import segtui as segtui_pkg
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +31,7 @@ SERIES = ",".join(date(2024, m, 28).isoformat() for m in range(1, 9))
 
 
 def env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    return dict(os.environ, PYTHONPATH=str(Path(segtui_pkg.__file__).resolve().parents[1]))
 
 
 def segtui(*args: str) -> subprocess.Popen[str]:

@@ -11,6 +11,8 @@ random delay. ``SEGTUI_CRASH_SEED`` fixes the delays (the seed is printed on fai
 from __future__ import annotations
 
 import os
+
+import segtui as segtui_pkg
 import random
 import shutil
 import signal
@@ -75,7 +77,7 @@ DRIVER = textwrap.dedent(
 
 
 def env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    return dict(os.environ, PYTHONPATH=str(Path(segtui_pkg.__file__).resolve().parents[1]))
 
 
 def start(op: str, db: Path, *args: str) -> subprocess.Popen[str]:

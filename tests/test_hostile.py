@@ -16,6 +16,8 @@ import contextlib
 import io
 import json
 import os
+
+import segtui as segtui_pkg
 import sqlite3
 import sys
 import threading
@@ -651,7 +653,7 @@ def test_two_gb_file_is_streamed_not_loaded(tmp_path: Path) -> None:
     rows = make_corpus.write_big_csv(f, size)
     t_gen = time.perf_counter() - t0
     db = tmp_path / "big.db"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "python"))
+    env = dict(os.environ, PYTHONPATH=str(Path(segtui_pkg.__file__).resolve().parents[1]))
     t0 = time.perf_counter()
     with open(tmp_path / "out.json", "wb") as out_f, open(tmp_path / "err.txt", "wb") as err_f:
         proc = subprocess.Popen(

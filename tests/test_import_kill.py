@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+
+import segtui as segtui_pkg
 import signal
 import sqlite3
 import subprocess
@@ -67,7 +69,7 @@ def test_sigkill_mid_file_leaves_the_store_unchanged(tmp_path: Path) -> None:
         }
     ).write_csv(big)
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(Path(segtui_pkg.__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(
         [sys.executable, "-c", DRIVER, "--db", str(db), "import", "line-items", str(big), "-q"],
         stdout=subprocess.PIPE,
