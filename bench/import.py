@@ -203,7 +203,10 @@ def main() -> None:
     print(f"file: {csv.relative_to(ROOT)}  {rows:,} rows, {size_mb:.0f} MB")
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
+    # the child imports the same segtui as this process (the installed one in CI)
+    import segtui as segtui_pkg
+
+    env["PYTHONPATH"] = str(Path(segtui_pkg.__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     with tempfile.TemporaryDirectory(prefix="segtui-bench-") as tmp:
         tmpd = Path(tmp)
         db = tmpd / "segtui.db"

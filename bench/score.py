@@ -443,7 +443,10 @@ def run_cli(db: Path, as_of: int, extra: list[str]) -> dict:
 
     from segtui.engine import day_to_date
 
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "python"))
+    import segtui as segtui_pkg
+
+    # the child imports the same segtui as this process (the installed one in CI)
+    env = dict(os.environ, PYTHONPATH=str(Path(segtui_pkg.__file__).resolve().parents[1]))
     args = ["--db", str(db), "-q", "score", "--as-of", day_to_date(as_of).isoformat(), "--format", "json", *extra]
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CLI, *args], env=env, capture_output=True, text=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The source tree first when it holds a built core (a developer checkout); an installed segtui otherwise.
 SOURCE = ROOT / "python"
-if any((SOURCE / "segtui").glob("_core*")):
+if any((SOURCE / "segtui").glob("_core*.so")):
     sys.path.insert(0, str(SOURCE))
 
 AS_OF = (20208, 20239, 20269)  # 2025-04-30, 2025-05-31, 2025-06-30
@@ -279,7 +279,7 @@ def main() -> int:
     if args.rebuild or not db.exists():
         build_store(db, n)
     env = dict(os.environ)
-    if any((SOURCE / "segtui").glob("_core*")):
+    if any((SOURCE / "segtui").glob("_core*.so")):
         env["PYTHONPATH"] = str(SOURCE) + os.pathsep + os.environ.get("PYTHONPATH", "")
     start = time.time()
     out = subprocess.run([sys.executable, __file__, "--child", str(db), "--start", str(start)], env=env,
