@@ -715,3 +715,27 @@ def test_a_store_path_with_uri_characters_works_everywhere(tmp_path: Path) -> No
     assert filter_accounts(frame, 'did "login" in 3000d', as_of=snap.as_of, db=db).height > 0
     # nothing was created outside the folder the user named
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+
+
+def test_a_truncated_parquet_file_is_refused(db: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"account_id": ["A1"] * 1000, "occurred_at": ["2024-01-05"] * 1000, "amount": ["1.00"] * 1000}), good)
+    bad = tmp_path / "cut.parquet"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    run = imp(db, "line-items", bad)
+    assert run.code == 1
+    msg = one_line_error(run)
+    assert "cut.parquet" in msg and "not a readable Parquet file" in msg, msg
+    assert_nothing_imported(db)
+
+
+def test_deeply_nested_json_is_a_rejected_row_not_a_crash(db: Path, tmp_path: Path) -> None:
+    f = tmp_path / "deep.jsonl"
+    deep = '{"account_id": "A2", "occurred_at": "2024-01-06", "amount": "2.00", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    f.write_text('{"account_id": "A1", "occurred_at": "2024-01-05", "amount": "1.00"}\n' + deep + "\n")
+    run = imp(db, "line-items", f)
+    assert_rows_rejected(run, 1, "bad_json 1")
+    assert run.rejects() == [(2, None, "bad_json")] and run.counts() == (2, 1, 0, 1)

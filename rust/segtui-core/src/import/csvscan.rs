@@ -525,6 +525,36 @@ pub fn write_clean(
     Ok((kept, chunker.finish(pos)))
 }
 
+/// Deepest nesting a JSON lines record may have (polars' reader gives up at 1024).
+pub const MAX_JSON_DEPTH: usize = 512;
+
+/// The deepest nesting of arrays and objects in a JSON text (strings skipped).
+fn json_depth(body: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &c in body {
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Scan a JSON lines file: fingerprint, row count, bad and blank lines, the top-level keys in
 /// the order first seen (as `header`), byte ranges of `chunk_rows` lines.
 pub fn scan_ndjson(path: &Path, chunk_rows: u64) -> Result<Scan, ScanError> {
@@ -567,6 +597,9 @@ pub fn scan_ndjson(path: &Path, chunk_rows: u64) -> Result<Scan, ScanError> {
             ))
         } else if body.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
             Some(("bad_json", "the line is not a JSON object".to_string()))
+        } else if json_depth(body) > MAX_JSON_DEPTH {
+            // the reader that follows refuses deep nesting for the whole file: a row reject here
+            Some(("bad_json", format!("nested deeper than {MAX_JSON_DEPTH} levels")))
         } else {
             match serde_json::from_slice::<std::collections::HashMap<String, serde::de::IgnoredAny>>(body) {
                 Err(e) => Some(("bad_json", format!("not valid JSON: {e}"))),
