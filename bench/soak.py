@@ -45,7 +45,6 @@ from pathlib import Path
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
 
 DRIVER = textwrap.dedent(
     """
@@ -104,7 +103,10 @@ class Soak:
         self.accounts = max(1_000, lines // 5)
         self.days = 900
         self.quiet = quiet
-        self.env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+        import segtui as segtui_pkg
+
+        # children import the same segtui as this process (the installed one in CI)
+        self.env = dict(os.environ, PYTHONPATH=str(Path(segtui_pkg.__file__).resolve().parents[1]))
         self.expected_lines = 0
         self.t = Tally()
         self.took = {"import": 1.0, "score": 1.0}
