@@ -5,8 +5,6 @@ store, and the one that cannot get in says "store is busy" (exit 1, one line, no
 from __future__ import annotations
 
 import os
-
-import segtui as segtui_pkg
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import segtui as segtui_pkg
 from segtui import queries
 from segtui.importer import import_files
 from segtui.scoring import score_store

@@ -16,8 +16,6 @@ import contextlib
 import io
 import json
 import os
-
-import segtui as segtui_pkg
 import sqlite3
 import sys
 import threading
@@ -28,6 +26,7 @@ from typing import Any
 
 import pytest
 
+import segtui as segtui_pkg
 from segtui.cli import main
 
 HOSTILE = Path(__file__).parent / "hostile"
