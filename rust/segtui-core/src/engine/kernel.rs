@@ -56,59 +56,59 @@ const LIFE_EXPANSION: u8 = 3;
 const LIFE_ACTIVE: u8 = 4;
 
 // Roles of an event kind.
-const K_ACTIVITY: u8 = 1;
-const K_TICKET: u8 = 2;
-const K_FAILED: u8 = 4;
-const K_HIGH: u8 = 8;
-const K_CORE: u8 = 16;
+pub(crate) const K_ACTIVITY: u8 = 1;
+pub(crate) const K_TICKET: u8 = 2;
+pub(crate) const K_FAILED: u8 = 4;
+pub(crate) const K_HIGH: u8 = 8;
+pub(crate) const K_CORE: u8 = 16;
 
 #[derive(Clone, Copy)]
-struct LineRec {
-    key: i64,
-    amount: i64,
-    day: i32,
-    account: u32,
+pub(crate) struct LineRec {
+    pub(crate) key: i64,
+    pub(crate) amount: i64,
+    pub(crate) day: i32,
+    pub(crate) account: u32,
 }
 
 #[derive(Clone, Copy)]
-struct EventRec {
-    day: i32,
-    kind: u32,
-    account: u32,
+pub(crate) struct EventRec {
+    pub(crate) day: i32,
+    pub(crate) kind: u32,
+    pub(crate) account: u32,
 }
 
 #[derive(Clone, Copy)]
-struct CostRec {
-    amount: i64,
-    units: i64,
-    day: i32,
-    category: u32,
-    account: u32,
+pub(crate) struct CostRec {
+    pub(crate) amount: i64,
+    pub(crate) units: i64,
+    pub(crate) day: i32,
+    pub(crate) category: u32,
+    pub(crate) account: u32,
 }
 
 /// Per-account results of the account pass (members of the snapshot only).
 #[derive(Clone, Copy, Default)]
-struct Agg {
-    member: bool,
-    account: u32,
-    revenue: i64,
-    direct: i64,
-    recency: i64,
-    frequency: i64,
-    monetary: i64,
-    lines_window: u32,
-    reasons: u32,
-    active_window: bool,
-    has_purchase: bool,
-    growing: bool,
-    seats_near: bool,
-    churned: bool,
-    onboarding: bool,
-    churn_risk: u8,
-    churn_band: u8,
-    tier: u8,
-    size_band: u8,
-    trend: u8,
+pub(crate) struct Agg {
+    pub(crate) member: bool,
+    pub(crate) account: u32,
+    pub(crate) revenue: i64,
+    pub(crate) direct: i64,
+    pub(crate) recency: i64,
+    pub(crate) frequency: i64,
+    pub(crate) monetary: i64,
+    pub(crate) lines_window: u32,
+    pub(crate) reasons: u32,
+    pub(crate) active_window: bool,
+    pub(crate) has_purchase: bool,
+    pub(crate) growing: bool,
+    pub(crate) seats_near: bool,
+    pub(crate) churned: bool,
+    pub(crate) onboarding: bool,
+    pub(crate) churn_risk: u8,
+    pub(crate) churn_band: u8,
+    pub(crate) tier: u8,
+    pub(crate) size_band: u8,
+    pub(crate) trend: u8,
 }
 
 /// The members' aggregates, in ascending account order, over the per-account array.
@@ -154,12 +154,14 @@ struct Work {
     tier_days: Vec<i32>,
     feats: Vec<u32>,
     hs: Vec<i32>,
+    /// Σ driver units of the account per slot, and whether any row counted.
+    unit_acc: Vec<(i128, bool)>,
 }
 
 /// A purchase unit being summed: an invoice (`key != 0`, `tag = 0`) or an account-day
 /// without invoice (`key = 0`, `tag = day`).
 #[derive(Clone, Copy)]
-struct Unit {
+pub(crate) struct Unit {
     net: i128,
     key: i64,
     tag: i32,
@@ -273,7 +275,7 @@ fn check_index(name: &str, col: &[u32], limit: usize, what: &str) -> Result<(), 
     Ok(())
 }
 
-fn check_inputs(inp: &Inputs) -> Result<(), EngineError> {
+pub(crate) fn check_inputs(inp: &Inputs) -> Result<(), EngineError> {
     let n = inp.n_accounts;
     if n >= u32::MAX as usize {
         return Err(EngineError::new(format!("n_accounts = {n} exceeds 2^32 - 2")));
@@ -305,14 +307,14 @@ fn check_inputs(inp: &Inputs) -> Result<(), EngineError> {
     Ok(())
 }
 
-fn out_of_range(column: &str, row: usize, value: i64, n: usize) -> EngineError {
+pub(crate) fn out_of_range(column: &str, row: usize, value: i64, n: usize) -> EngineError {
     let pooled = if column == "costs.account" { "-1 = pooled, " } else { "" };
     EngineError::new(format!(
         "column {column}, row {row}: account index {value} out of range ({pooled}n_accounts = {n})"
     ))
 }
 
-fn kind_roles(inp: &Inputs, cfg: &ScoreConfig) -> Vec<u8> {
+pub(crate) fn kind_roles(inp: &Inputs, cfg: &ScoreConfig) -> Vec<u8> {
     let ev = &cfg.events;
     let has = |list: &[String], k: &str| list.iter().any(|x| x == k);
     inp.event_kinds
@@ -351,23 +353,23 @@ fn kind_roles(inp: &Inputs, cfg: &ScoreConfig) -> Vec<u8> {
         .collect()
 }
 
-fn to_i64(v: i128, what: &str, account: usize) -> Result<i64, EngineError> {
+pub(crate) fn to_i64(v: i128, what: &str, account: usize) -> Result<i64, EngineError> {
     i64::try_from(v).map_err(|_| {
         EngineError::new(format!("account index {account}: {what} does not fit in 64-bit minor units"))
     })
 }
 
 /// Phase timings.
-struct Clock {
+pub(crate) struct Clock {
     last: std::time::Instant,
     laps: Vec<(String, f64)>,
 }
 
 impl Clock {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Clock { last: std::time::Instant::now(), laps: Vec::new() }
     }
-    fn lap(&mut self, name: &str) {
+    pub(crate) fn lap(&mut self, name: &str) {
         let now = std::time::Instant::now();
         self.laps.push((name.to_string(), (now - self.last).as_secs_f64()));
         self.last = now;
@@ -461,29 +463,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
 
     // ---- drivers that need per-account side sums ---------------------------------------------
     let drivers: Vec<Driver> = inputs.cost_categories.iter().map(|c| config.driver_for(c).clone()).collect();
-    let mut unit_slot = vec![None; ncat];
-    let mut kind_slot = vec![None; inputs.event_kinds.len()];
-    let (mut n_units, mut n_kinds) = (0, 0);
-    for (c, dr) in drivers.iter().enumerate() {
-        if !pool_rows[c] {
-            continue;
-        }
-        match dr {
-            Driver::DriverUnits => {
-                unit_slot[c] = Some(n_units);
-                n_units += 1;
-            }
-            Driver::Events(k) => {
-                if let Some(ki) = inputs.event_kinds.iter().position(|x| x == k) {
-                    if kind_slot[ki].is_none() {
-                        kind_slot[ki] = Some(n_kinds);
-                        n_kinds += 1;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let (unit_slot, kind_slot, n_units, n_kinds) = side_slots(inputs, &drivers, &pool_rows);
     let mut unit_sums: Vec<Vec<i64>> = (0..n_units).map(|_| vec![0i64; n]).collect();
     let mut kind_counts: Vec<Vec<i64>> = (0..n_kinds).map(|_| vec![0i64; n]).collect();
     let side = Side {
@@ -516,6 +496,76 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         .enumerate()
         .map_init(KernelScratch::default, |s, (b, chunk)| bucket_pass(&ctx, s, b, chunk))
         .collect::<Result<Vec<usize>, EngineError>>()?;
+    clock.lap("accounts");
+    let Ctx { unit_slot, kind_slot, lines, events, costs, .. } = ctx;
+    drop((lines, events, costs));
+    let fin = Finish { inputs, config, drivers: &drivers, unit_slot: &unit_slot, kind_slot: &kind_slot };
+    finish(&fin, as_of_day, &by_account, &pooled, &pool_rows, &unit_sums, &kind_counts, clock)
+}
+
+/// Category -> driver-units slot and event kind -> events-driver slot, for the categories
+/// with pooled rows (`pool_rows`); and the numbers of slots.
+pub(crate) fn side_slots(
+    inputs: &Inputs,
+    drivers: &[Driver],
+    pool_rows: &[bool],
+) -> (Vec<Option<usize>>, Vec<Option<usize>>, usize, usize) {
+    let mut unit_slot = vec![None; drivers.len()];
+    let mut kind_slot = vec![None; inputs.event_kinds.len()];
+    let (mut n_units, mut n_kinds) = (0, 0);
+    for (c, dr) in drivers.iter().enumerate() {
+        if !pool_rows[c] {
+            continue;
+        }
+        match dr {
+            Driver::DriverUnits => {
+                unit_slot[c] = Some(n_units);
+                n_units += 1;
+            }
+            Driver::Events(k) => {
+                if let Some(ki) = inputs.event_kinds.iter().position(|x| x == k) {
+                    if kind_slot[ki].is_none() {
+                        kind_slot[ki] = Some(n_kinds);
+                        n_kinds += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (unit_slot, kind_slot, n_units, n_kinds)
+}
+
+/// What the finishing steps read besides the per-account aggregates.
+pub(crate) struct Finish<'a> {
+    pub inputs: &'a Inputs<'a>,
+    pub config: &'a ScoreConfig,
+    /// The driver of every cost category.
+    pub drivers: &'a [Driver],
+    /// Category -> slot of `unit_sums`, event kind -> slot of `kind_counts`.
+    pub unit_slot: &'a [Option<usize>],
+    pub kind_slot: &'a [Option<usize>],
+}
+
+/// The account-level steps of one as-of day, from every account's aggregate (`by_account`,
+/// indexed by dense account; `member = false` outside the snapshot), the pooled sums per
+/// category (`pooled`, with `pool_rows[c]` = the category has a pooled row in the window) and
+/// the driver side sums: scores by the tie rule (or thresholds), the 11- and 5-segment maps,
+/// pooled-cost allocation by largest remainders, margin, quadrant, health, lifecycle and the
+/// output columns. Shared by the single-date run and the multi-date pass.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
+    fin: &Finish,
+    as_of_day: i32,
+    by_account: &[Agg],
+    pooled: &[i128],
+    pool_rows: &[bool],
+    unit_sums: &[Vec<i64>],
+    kind_counts: &[Vec<i64>],
+    mut clock: Clock,
+) -> Result<ScoreResult, EngineError> {
+    let (inputs, config, drivers) = (fin.inputs, fin.config, fin.drivers);
+    let ncat = inputs.cost_categories.len();
     // Members in ascending account order; `aggs[i]` below is the i-th member's aggregate.
     let members: Vec<u32> = by_account
         .par_iter()
@@ -524,9 +574,8 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         .filter(|(_, a)| a.member)
         .map(|(i, _)| i as u32)
         .collect();
-    let aggs = Members { all: &by_account, members: &members };
+    let aggs = Members { all: by_account, members: &members };
     let m = members.len();
-    clock.lap("accounts");
 
     // ---- R / F / M scores over the accounts with a purchase --------------------------------
     let scored: Vec<u32> = (0..m as u32).filter(|&i| aggs[i as usize].has_purchase).collect();
@@ -571,7 +620,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         let wi = match weight_cache.iter().position(|(k, _)| *k == cache_key) {
             Some(i) => i,
             None => {
-                let w = driver_weights(&ctx, aggs, &drivers[c], c, &unit_sums, &kind_counts);
+                let w = driver_weights(fin, aggs, &drivers[c], c, unit_sums, kind_counts);
                 weight_cache.push((cache_key, w));
                 weight_cache.len() - 1
             }
@@ -765,18 +814,18 @@ fn median_x2(mut v: Vec<i64>) -> Option<i128> {
 }
 
 fn driver_weights(
-    ctx: &Ctx,
+    ctx: &Finish,
     aggs: Members<'_>,
     driver: &Driver,
     category: usize,
     unit_sums: &[Vec<i64>],
     kind_counts: &[Vec<i64>],
 ) -> Vec<i64> {
-    let seats = ctx.inp.accounts.seats;
+    let seats = ctx.inputs.accounts.seats;
     let side: Option<&Vec<i64>> = match driver {
         Driver::DriverUnits => ctx.unit_slot[category].map(|s| &unit_sums[s]),
         Driver::Events(k) => ctx
-            .inp
+            .inputs
             .event_kinds
             .iter()
             .position(|x| x == k)
@@ -836,6 +885,50 @@ fn bucket_pass(ctx: &Ctx, s: &mut KernelScratch, b: usize, out: &mut [Agg]) -> R
     Ok(members)
 }
 
+/// What the account pass reads from one account's rows as of one day D (all rows on or before
+/// D): sums and counts over the activity windows, the purchase days, the event days. Two
+/// collectors fill it: [`collect`] (one day, rows in any order) and the multi-date pass
+/// (`engine::multi`, rows in day order, every date of a series in one visit); [`derive`] turns
+/// it into the account's figures, the same for both.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Raw {
+    /// Σ direct cost in the RFM window; whether any cost row is in the window.
+    pub direct: i128,
+    pub cost_in_window: bool,
+    /// Σ line amounts in the RFM window, and their number.
+    pub revenue: i128,
+    pub lines_window: u32,
+    /// Refunds (as positive amounts) and gross amounts of the recent and the prior window.
+    pub r_ref: i128,
+    pub r_gross: i128,
+    pub p_ref: i128,
+    pub p_gross: i128,
+    /// Σ line amounts in the last `30 · revenue_months` days.
+    pub rev_months: i128,
+    /// Purchases (units with a positive net) first dated in the RFM window.
+    pub n_purchases_window: i64,
+    /// First and last purchase day, and the number of distinct purchase days.
+    pub first_purchase: Option<i64>,
+    pub last_purchase: Option<i64>,
+    pub purchase_days: usize,
+    /// Latest day of a product-use event.
+    pub last_event_activity: Option<i64>,
+    /// Distinct activity days in the recent window and in the prior window.
+    pub recent: i64,
+    pub prior: i64,
+    pub r_tickets: i64,
+    pub p_tickets: i64,
+    pub failed: i64,
+    /// High-signal event days (saas): first, last, distinct count; the saas frequency.
+    pub hs_first: Option<i64>,
+    pub hs_last: Option<i64>,
+    pub hs_days: usize,
+    pub hs_freq: i64,
+    /// Distinct activity days and distinct core features in the tier window.
+    pub tier_days: i64,
+    pub tier_feats: i64,
+}
+
 /// Everything about one account that needs only its own rows (all on or before D).
 fn account_pass(
     ctx: &Ctx,
@@ -848,32 +941,51 @@ fn account_pass(
     if lines.is_empty() && costs.is_empty() && !(ctx.saas && !evs.is_empty()) {
         return Ok(None);
     }
+    let raw = collect(ctx, s, a, lines, evs, costs);
+    let dc = DeriveCtx { cfg: ctx.cfg, accounts: &ctx.inp.accounts, saas: ctx.saas, has_events: ctx.has_events };
+    derive(&dc, a, ctx.d, &raw).map(Some)
+}
+
+/// One day's [`Raw`] from an account's rows (any order), and its side sums (driver units and
+/// event counts of the allocation drivers).
+fn collect(ctx: &Ctx, s: &mut Work, a: usize, lines: &[LineRec], evs: &[EventRec], costs: &[CostRec]) -> Raw {
     let cfg = ctx.cfg;
     let ch = &cfg.churn;
     let d = ctx.d;
     let (rd, pd) = (ch.recent_days, ch.prior_days);
     let act_span = rd + pd;
     let months_span = 30 * cfg.saas.revenue_months;
+    let mut raw = Raw::default();
 
     // ---- direct costs and driver units -----------------------------------------------------------
     let mut direct: i128 = 0;
     let mut cost_in_window = false;
+    let n_units = ctx.side.units.len();
+    if n_units > 0 {
+        s.unit_acc.clear();
+        s.unit_acc.resize(n_units, (0, false));
+    }
     for c in costs.iter() {
         if d - i64::from(c.day) < ctx.win {
             cost_in_window = true;
             direct += i128::from(c.amount);
             if let Some(slot) = ctx.unit_slot[c.category as usize] {
                 if c.units != NULL_I64 {
-                    // SAFETY: slot arrays have length n; account `a` belongs to this bucket only.
-                    unsafe {
-                        let p = ctx.side.units[slot].0.add(a);
-                        *p = p.read().saturating_add(c.units);
-                    }
+                    let u = &mut s.unit_acc[slot];
+                    u.0 += i128::from(c.units);
+                    u.1 = true;
                 }
             }
         }
     }
-    let direct = to_i64(direct, "direct cost", a)?;
+    for (slot, &(sum, seen)) in s.unit_acc.iter().enumerate().take(n_units) {
+        if seen {
+            // SAFETY: slot arrays have length n; account `a` belongs to this bucket only.
+            unsafe { ctx.side.units[slot].0.add(a).write(saturate(sum)) };
+        }
+    }
+    raw.direct = direct;
+    raw.cost_in_window = cost_in_window;
 
     // ---- line items: revenue, refunds, purchase units --------------------------------------------
     let mut revenue: i128 = 0;
@@ -904,18 +1016,20 @@ fn account_pass(
             rev_months += amt;
         }
     }
-    let revenue = to_i64(revenue, "net revenue", a)?;
+    (raw.revenue, raw.lines_window, raw.rev_months) = (revenue, lines_window, rev_months);
+    (raw.r_ref, raw.r_gross, raw.p_ref, raw.p_gross) = (r_ref, r_gross, p_ref, p_gross);
 
     // Units: same non-zero invoice key, or (no invoice) same day; a purchase is a unit with a
     // positive net, dated by its earliest line.
     build_units(lines, s);
     s.pdays.clear();
     s.pdays.extend(s.units.iter().filter(|u| u.net > 0).map(|u| u.first));
-    let n_purchases_window = s.pdays.iter().filter(|&&p| d - i64::from(p) < ctx.win).count() as i64;
+    raw.n_purchases_window = s.pdays.iter().filter(|&&p| d - i64::from(p) < ctx.win).count() as i64;
     s.pdays.sort_unstable();
     s.pdays.dedup();
-    let first_purchase = s.pdays.first().map(|&p| i64::from(p));
-    let last_purchase = s.pdays.last().map(|&p| i64::from(p));
+    raw.first_purchase = s.pdays.first().map(|&p| i64::from(p));
+    raw.last_purchase = s.pdays.last().map(|&p| i64::from(p));
+    raw.purchase_days = s.pdays.len();
 
     // ---- events ------------------------------------------------------------------------------------------
     s.act.clear();
@@ -968,42 +1082,88 @@ fn account_pass(
             }
         }
     }
-    // ---- the mode's R / F / M basis -------------------------------------------------------------
-    let (has_purchase, recency, frequency, monetary, basis_first, basis_last, basis_days) = if ctx.saas {
+    (raw.r_tickets, raw.p_tickets, raw.failed) = (r_tickets, p_tickets, failed);
+    raw.last_event_activity = last_event_activity;
+    if ctx.saas {
         s.hs.sort_unstable();
         s.hs.dedup();
-        let freq = match cfg.saas.frequency {
+        raw.hs_freq = match cfg.saas.frequency {
             SaasFrequency::Events => hs_window_events,
             SaasFrequency::ActiveDays => s.hs.iter().filter(|&&x| d - i64::from(x) < sw).count() as i64,
         };
-        let monetary = match opt_i64(ctx.inp.accounts.mrr, a) {
-            Some(mrr) => mrr,
-            None => to_i64(rev_months.div_euclid(i128::from(cfg.saas.revenue_months)), "monthly revenue", a)?,
-        };
-        let first = s.hs.first().map(|&x| i64::from(x));
-        let last = s.hs.last().map(|&x| i64::from(x));
-        (last.is_some(), last.map_or(0, |l| d - l), freq, monetary, first, last, s.hs.len())
-    } else {
-        (
-            last_purchase.is_some(),
-            last_purchase.map_or(0, |l| d - l),
-            n_purchases_window,
-            revenue,
-            first_purchase,
-            last_purchase,
-            s.pdays.len(),
-        )
-    };
+        raw.hs_first = s.hs.first().map(|&x| i64::from(x));
+        raw.hs_last = s.hs.last().map(|&x| i64::from(x));
+        raw.hs_days = s.hs.len();
+    }
 
     // ---- activity days: product use, or purchases for an account without any ---------------------
-    let has_use = last_event_activity.is_some();
-    if !has_use {
+    if last_event_activity.is_none() {
         s.act.extend(s.pdays.iter().filter(|&&p| d - i64::from(p) < act_span));
     }
     s.act.sort_unstable();
     s.act.dedup();
-    let recent = s.act.iter().filter(|&&x| d - i64::from(x) < rd).count() as i64;
-    let prior = s.act.len() as i64 - recent;
+    raw.recent = s.act.iter().filter(|&&x| d - i64::from(x) < rd).count() as i64;
+    raw.prior = s.act.len() as i64 - raw.recent;
+
+    // ---- tier inputs ----------------------------------------------------------------------------------
+    if ctx.has_events {
+        s.tier_days.sort_unstable();
+        s.tier_days.dedup();
+        s.feats.sort_unstable();
+        s.feats.dedup();
+        raw.tier_days = s.tier_days.len() as i64;
+        raw.tier_feats = s.feats.len() as i64;
+    }
+    raw
+}
+
+/// An exact sum of driver units, saturated to 64 bits.
+#[inline]
+pub(crate) fn saturate(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// What [`derive`] reads besides an account's [`Raw`].
+pub(crate) struct DeriveCtx<'a> {
+    pub cfg: &'a ScoreConfig,
+    pub accounts: &'a AccountCols<'a>,
+    pub saas: bool,
+    /// Any event on or before D in the whole store (the tier is computed only then).
+    pub has_events: bool,
+}
+
+/// An account's figures as of day `d` from its [`Raw`]: the mode's R / F / M basis, churn
+/// signals and risk, trend, lifecycle inputs, tier and size band.
+pub(crate) fn derive(ctx: &DeriveCtx, a: usize, d: i64, raw: &Raw) -> Result<Agg, EngineError> {
+    let cfg = ctx.cfg;
+    let ch = &cfg.churn;
+    let (rd, pd) = (ch.recent_days, ch.prior_days);
+    let direct = to_i64(raw.direct, "direct cost", a)?;
+    let revenue = to_i64(raw.revenue, "net revenue", a)?;
+
+    // ---- the mode's R / F / M basis -------------------------------------------------------------
+    let (has_purchase, recency, frequency, monetary, basis_first, basis_last, basis_days) = if ctx.saas {
+        let monetary = match opt_i64(ctx.accounts.mrr, a) {
+            Some(mrr) => mrr,
+            None => to_i64(raw.rev_months.div_euclid(i128::from(cfg.saas.revenue_months)), "monthly revenue", a)?,
+        };
+        let (first, last) = (raw.hs_first, raw.hs_last);
+        (last.is_some(), last.map_or(0, |l| d - l), raw.hs_freq, monetary, first, last, raw.hs_days)
+    } else {
+        (
+            raw.last_purchase.is_some(),
+            raw.last_purchase.map_or(0, |l| d - l),
+            raw.n_purchases_window,
+            revenue,
+            raw.first_purchase,
+            raw.last_purchase,
+            raw.purchase_days,
+        )
+    };
+    let (recent, prior) = (raw.recent, raw.prior);
+    let has_use = raw.last_event_activity.is_some();
+    let (r_ref, r_gross, p_ref, p_gross) = (raw.r_ref, raw.r_gross, raw.p_ref, raw.p_gross);
+    let (r_tickets, p_tickets, failed) = (raw.r_tickets, raw.p_tickets, raw.failed);
 
     // ---- churn signals ------------------------------------------------------------------------------------
     // Inactivity and activity drop add half their weight at the first level, all of it at the
@@ -1030,7 +1190,7 @@ fn account_pass(
         points[1] = ch.weights[1] / 2;
         reasons |= 1 << 1;
     }
-    if let Some(renewal) = opt_day(ctx.inp.accounts.renewal_day, a) {
+    if let Some(renewal) = opt_day(ctx.accounts.renewal_day, a) {
         let until = renewal - d;
         if (0..ch.renewal_within_days).contains(&until) && recent * pd < prior * rd {
             reasons |= 1 << 2;
@@ -1073,29 +1233,25 @@ fn account_pass(
         ((100 * recent * pd) / (2 * prior * rd)).min(100)
     };
     let growing = recent >= 1 && 100 * recent * pd >= cfg.lifecycle.growth_pct * prior * rd;
-    let ac = &ctx.inp.accounts;
+    let ac = ctx.accounts;
     let seats_near = match (opt_i64(ac.seats, a), opt_i64(ac.seat_limit, a)) {
         (Some(s), Some(l)) if l > 0 => 100 * i128::from(s) >= i128::from(cfg.lifecycle.seat_limit_pct) * i128::from(l),
         _ => false,
     };
     let signup = opt_day(ac.signup_day, a).filter(|&x| x <= d);
-    let mut last_seen = [last_purchase, last_event_activity, signup].into_iter().flatten().max();
+    let mut last_seen = [raw.last_purchase, raw.last_event_activity, signup].into_iter().flatten().max();
     if ctx.saas {
         last_seen = last_seen.max(basis_last);
     }
     let churned = last_seen.is_none_or(|x| d - x >= cfg.lifecycle.churn_horizon_days);
     let onb = cfg.lifecycle.onboarding_days;
-    let onboarding = first_purchase.is_some_and(|x| d - x < onb) || signup.is_some_and(|x| d - x < onb);
+    let onboarding = raw.first_purchase.is_some_and(|x| d - x < onb) || signup.is_some_and(|x| d - x < onb);
 
     // ---- tier ------------------------------------------------------------------------------------------------
     let tier = if !ctx.has_events {
         0
     } else {
-        s.tier_days.sort_unstable();
-        s.tier_days.dedup();
-        s.feats.sort_unstable();
-        s.feats.dedup();
-        let (days, feats) = (s.tier_days.len() as i64, s.feats.len() as i64);
+        let (days, feats) = (raw.tier_days, raw.tier_feats);
         let t = &cfg.tier;
         if days >= t.power_active_days.max(1) && feats >= t.power_core_features {
             1
@@ -1120,7 +1276,7 @@ fn account_pass(
         _ => 0,
     };
 
-    Ok(Some(Agg {
+    Ok(Agg {
         member: true,
         account: a as u32,
         revenue,
@@ -1128,9 +1284,9 @@ fn account_pass(
         recency,
         frequency,
         monetary,
-        lines_window,
+        lines_window: raw.lines_window,
         reasons,
-        active_window: lines_window > 0 || cost_in_window,
+        active_window: raw.lines_window > 0 || raw.cost_in_window,
         has_purchase,
         growing,
         seats_near,
@@ -1141,5 +1297,5 @@ fn account_pass(
         tier,
         size_band,
         trend: trend as u8,
-    }))
+    })
 }
