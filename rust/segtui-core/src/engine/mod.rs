@@ -8,6 +8,7 @@ pub mod group;
 pub mod kernel;
 pub mod maps;
 pub mod mem;
+pub mod multi;
 pub mod rank;
 pub mod types;
 

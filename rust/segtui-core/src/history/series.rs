@@ -1,310 +1,81 @@
-//! Snapshot series: many as-of dates scored from one preparation of the inputs.
+//! Snapshot series: many as-of dates scored from one grouping of the inputs.
 //!
-//! A single-date run reads every row and keeps those on or before its date. A series of dates
-//! `D1 < D2 < … < Dk` instead prepares the rows once:
+//! A single-date run reads every row, keeps those on or before its date, groups them by
+//! account and reads each account's rows. A series of dates `D1 < D2 < … < Dk` runs the
+//! engine's multi-date pass ([`crate::engine::multi`]) instead:
 //!
-//! 1. rows after `Dk` are dropped, and the rest are put in day order (a counting sort), so the
-//!    rows of date `Di` are a *prefix* of the prepared columns: each date's run reads only its
-//!    own rows, never a later row;
-//! 2. line items of one account, one purchase unit (invoice, or day when there is none), one
-//!    day and one sign are merged into one row (their amounts summed). Every line-item figure
-//!    of the engine depends on lines only through such sums (revenue, refunds and gross
-//!    amounts in activity windows, the net of a purchase unit and its first day), except the
-//!    *number* of line items, which only the `line_items` cost driver reads; with that driver
-//!    configured, lines are not merged.
+//! 1. the rows on or before `Dk` are grouped by account **once**, each account's rows in day
+//!    order;
+//! 2. every account is visited once per batch of dates: its rows are cut at each date by
+//!    forward-only cursors, so each date's per-account sums, purchase units, activity days and
+//!    churn signals come from one visit (the same per-account definitions as a single run:
+//!    the same derivation from the same collected figures);
+//! 3. the account-level steps of each date (scores, maps, allocation, margin, quadrant,
+//!    health, lifecycle, output columns) are the single run's own finishing code, two dates
+//!    at a time when more than one thread is available.
 //!
-//! Each date is then scored by the engine itself ([`crate::engine::score`]) on its prefix, so
-//! a series snapshot is the single-date result for that date; the tests check it field by
-//! field on random worlds (every mode, window, driver and signal).
+//! So a series snapshot is the single-date result for that date; the tests check it field by
+//! field on random worlds (every mode, window, driver and signal, batches of every size).
 
-use rayon::prelude::*;
+use crate::engine::multi::{DayAggs, MultiPass};
+use crate::engine::{EngineError, Inputs, ScoreConfig, ScoreResult};
 
-use crate::engine::{score, Costs, Driver, EngineError, Events, Inputs, LineItems, ScoreConfig, ScoreResult};
+/// Aggregates of one batch of dates take at most about this many bytes (1 M accounts: 6 dates
+/// of 64-byte aggregates in 384 MB, so a 12-month series runs in two batches).
+const BATCH_BYTES: usize = 512 << 20;
 
-/// Rows in day order with per-day offsets: the rows of days `<= d` are `0..offsets[d - min + 1]`.
-struct DayIndex {
-    min_day: i32,
-    /// `offsets[i]` = rows with day `< min_day + i`; length = days + 1.
-    offsets: Vec<usize>,
+/// The inputs grouped once for as-of dates up to a last day (or the error that stops every
+/// date: malformed columns, an account index out of range).
+pub struct Prepared<'a> {
+    pass: Result<MultiPass<'a>, EngineError>,
 }
 
-impl DayIndex {
-    fn prefix(&self, day: i32) -> usize {
-        if self.offsets.len() <= 1 || day < self.min_day {
-            return 0;
-        }
-        let i = ((day as i64 - self.min_day as i64 + 1) as usize).min(self.offsets.len() - 1);
-        self.offsets[i]
-    }
-}
-
-/// Stable counting sort of the rows with `day <= max_day` by day; returns the row order and
-/// the day index. Falls back to a comparison sort for an absurdly wide day range.
-fn day_order(days: &[i32], max_day: i32) -> (Vec<u32>, DayIndex) {
-    let mut min_day = i32::MAX;
-    let mut kept = 0usize;
-    for &d in days {
-        if d <= max_day {
-            min_day = min_day.min(d);
-            kept += 1;
-        }
-    }
-    if kept == 0 {
-        return (Vec::new(), DayIndex { min_day: 0, offsets: vec![0] });
-    }
-    let span = (max_day as i64 - min_day as i64 + 1) as usize;
-    let mut order: Vec<u32>;
-    let mut offsets = vec![0usize; span + 1];
-    if span <= 4 * kept + 1_000_000 {
-        for &d in days {
-            if d <= max_day {
-                offsets[(d - min_day) as usize + 1] += 1;
-            }
-        }
-        for i in 0..span {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut cursor = offsets.clone();
-        order = vec![0u32; kept];
-        for (i, &d) in days.iter().enumerate() {
-            if d <= max_day {
-                let c = &mut cursor[(d - min_day) as usize];
-                order[*c] = i as u32;
-                *c += 1;
-            }
-        }
-    } else {
-        order = (0..days.len() as u32).filter(|&i| days[i as usize] <= max_day).collect();
-        order.par_sort_by_key(|&i| days[i as usize]);
-        // offsets by binary search over the sorted order
-        let mut j = 0usize;
-        for (k, off) in offsets.iter_mut().enumerate() {
-            let limit = min_day as i64 + k as i64; // rows with day < limit
-            while j < order.len() && (days[order[j] as usize] as i64) < limit {
-                j += 1;
-            }
-            *off = j;
-        }
-    }
-    (order, DayIndex { min_day, offsets })
-}
-
-/// Owned, day-ordered (and for line items possibly merged) copies of the inputs.
-pub struct Prepared {
-    li_account: Vec<u32>,
-    li_day: Vec<i32>,
-    li_amount: Vec<i64>,
-    li_key: Vec<i64>,
-    li_days: DayIndex,
-    c_account: Vec<i64>,
-    c_day: Vec<i32>,
-    c_category: Vec<u32>,
-    c_amount: Vec<i64>,
-    c_units: Vec<i64>,
-    c_days: DayIndex,
-    e_account: Vec<u32>,
-    e_day: Vec<i32>,
-    e_kind: Vec<u32>,
-    e_days: DayIndex,
-    /// Line items in, line items after merging (for reporting).
-    pub lines_in: usize,
-    pub lines_prepared: usize,
-}
-
-fn gather<T: Copy + Send + Sync>(col: &[T], order: &[u32]) -> Vec<T> {
-    order.par_iter().map(|&i| col[i as usize]).collect()
-}
-
-impl Prepared {
+impl<'a> Prepared<'a> {
     /// Prepare `inputs` for as-of dates up to `max_day`.
-    pub fn new(inputs: &Inputs<'_>, max_day: i32, config: &ScoreConfig) -> Prepared {
-        let li = inputs.line_items;
-        let has_key = !li.invoice_key.is_empty();
-        let merge = !inputs.cost_categories.iter().any(|c| *config.driver_for(c) == Driver::LineItems);
-        let (order, index) = day_order(li.day, max_day);
-        let lines_in = order.len();
-        let (li_account, li_day, li_amount, li_key, li_days) = if merge {
-            merge_lines(li, has_key, &order, &index)
-        } else {
-            let key = if has_key { gather(li.invoice_key, &order) } else { Vec::new() };
-            (gather(li.account, &order), gather(li.day, &order), gather(li.amount, &order), key, index)
-        };
-        let lines_prepared = li_account.len();
-
-        let co = inputs.costs;
-        let (corder, c_days) = day_order(co.day, max_day);
-        let c_units = if co.driver_units.is_empty() { Vec::new() } else { gather(co.driver_units, &corder) };
-        let ev = inputs.events;
-        let (eorder, e_days) = day_order(ev.day, max_day);
-        Prepared {
-            li_account,
-            li_day,
-            li_amount,
-            li_key,
-            li_days,
-            c_account: gather(co.account, &corder),
-            c_day: gather(co.day, &corder),
-            c_category: gather(co.category, &corder),
-            c_amount: gather(co.amount, &corder),
-            c_units,
-            c_days,
-            e_account: gather(ev.account, &eorder),
-            e_day: gather(ev.day, &eorder),
-            e_kind: gather(ev.kind, &eorder),
-            e_days,
-            lines_in,
-            lines_prepared,
-        }
-    }
-
-    /// The inputs of one as-of date: `base` with its rows replaced by the prepared prefix.
-    pub fn inputs_for<'a>(&'a self, base: &Inputs<'a>, day: i32) -> Inputs<'a> {
-        let nl = self.li_days.prefix(day);
-        let nc = self.c_days.prefix(day);
-        let ne = self.e_days.prefix(day);
-        Inputs {
-            n_accounts: base.n_accounts,
-            line_items: LineItems {
-                account: &self.li_account[..nl],
-                day: &self.li_day[..nl],
-                amount: &self.li_amount[..nl],
-                invoice_key: if self.li_key.is_empty() { &[] } else { &self.li_key[..nl] },
-            },
-            costs: Costs {
-                account: &self.c_account[..nc],
-                day: &self.c_day[..nc],
-                category: &self.c_category[..nc],
-                amount: &self.c_amount[..nc],
-                driver_units: if self.c_units.is_empty() { &[] } else { &self.c_units[..nc] },
-            },
-            events: Events { account: &self.e_account[..ne], day: &self.e_day[..ne], kind: &self.e_kind[..ne] },
-            accounts: base.accounts,
-            cost_categories: base.cost_categories,
-            event_kinds: base.event_kinds,
-        }
+    pub fn new(inputs: &Inputs<'a>, max_day: i32, config: &'a ScoreConfig) -> Prepared<'a> {
+        Prepared { pass: MultiPass::new(inputs, max_day, config) }
     }
 }
 
-type Merged = (Vec<u32>, Vec<i32>, Vec<i64>, Vec<i64>, DayIndex);
-
-/// Merge line items of one (day, account, unit key, sign) into one row, day by day.
-fn merge_lines(li: LineItems<'_>, has_key: bool, order: &[u32], index: &DayIndex) -> Merged {
-    let n_days = index.offsets.len() - 1;
-    let key_of = |i: usize| if has_key { li.invoice_key[i] } else { 0 };
-    // Each day is merged on its own; days are independent, so run them in parallel chunks.
-    let chunks: Vec<(usize, usize)> = {
-        let target = (order.len() / (rayon::current_num_threads() * 16)).max(1 << 14);
-        let mut v = Vec::new();
-        let mut start = 0;
-        while start < n_days {
-            let mut end = start + 1;
-            while end < n_days && index.offsets[end] - index.offsets[start] < target {
-                end += 1;
-            }
-            v.push((start, end));
-            start = end;
-        }
-        v
-    };
-    let parts: Vec<(Vec<u32>, Vec<i32>, Vec<i64>, Vec<i64>, Vec<usize>)> = chunks
-        .par_iter()
-        .map(|&(d0, d1)| {
-            let mut acc = Vec::new();
-            let mut day = Vec::new();
-            let mut amt = Vec::new();
-            let mut key = Vec::new();
-            let mut counts = Vec::with_capacity(d1 - d0);
-            let mut rows: Vec<(u32, i64, bool, i64)> = Vec::new();
-            for dd in d0..d1 {
-                let seg = &order[index.offsets[dd]..index.offsets[dd + 1]];
-                rows.clear();
-                rows.extend(seg.iter().map(|&i| {
-                    let i = i as usize;
-                    (li.account[i], key_of(i), li.amount[i] < 0, li.amount[i])
-                }));
-                rows.sort_unstable_by_key(|r| (r.0, r.1, r.2));
-                let before = acc.len();
-                let d = index.min_day + dd as i32;
-                let mut g = 0;
-                while g < rows.len() {
-                    let (a, k, neg, _) = rows[g];
-                    let mut sum: i64 = 0;
-                    let mut overflow = false;
-                    let mut h = g;
-                    while h < rows.len() && rows[h].0 == a && rows[h].1 == k && rows[h].2 == neg {
-                        match sum.checked_add(rows[h].3) {
-                            Some(s) => sum = s,
-                            None => overflow = true,
-                        }
-                        h += 1;
-                    }
-                    if overflow {
-                        // keep the rows as they are: the engine reports the overflow itself
-                        for r in &rows[g..h] {
-                            acc.push(r.0);
-                            day.push(d);
-                            amt.push(r.3);
-                            key.push(r.1);
-                        }
-                    } else {
-                        acc.push(a);
-                        day.push(d);
-                        amt.push(sum);
-                        key.push(k);
-                    }
-                    g = h;
-                }
-                counts.push(acc.len() - before);
-            }
-            (acc, day, amt, key, counts)
-        })
-        .collect();
-    let total: usize = parts.iter().map(|p| p.0.len()).sum();
-    let mut out_acc = Vec::with_capacity(total);
-    let mut out_day = Vec::with_capacity(total);
-    let mut out_amt = Vec::with_capacity(total);
-    let mut out_key = Vec::with_capacity(if has_key { total } else { 0 });
-    let mut offsets = Vec::with_capacity(n_days + 1);
-    offsets.push(0usize);
-    for (a, d, m, k, counts) in parts {
-        out_acc.extend(a);
-        out_day.extend(d);
-        out_amt.extend(m);
-        if has_key {
-            out_key.extend(k);
-        }
-        for c in counts {
-            let last = *offsets.last().unwrap();
-            offsets.push(last + c);
-        }
-    }
-    (out_acc, out_day, out_amt, out_key, DayIndex { min_day: index.min_day, offsets })
-}
-
-/// Scores the days of a series from one [`Prepared`], two days at a time: the engine's
-/// per-date finishing steps (score ranks, pooled-cost allocation, output columns) are partly
-/// sequential, so a second date scored alongside keeps both cores busy.
+/// Scores the days of a series from one [`Prepared`]: batch by batch (one visit of every
+/// account's rows per batch), then each day's finishing steps, two days at a time.
 pub struct Series<'a> {
-    prepared: &'a Prepared,
-    base: Inputs<'a>,
-    config: &'a ScoreConfig,
+    prepared: &'a Prepared<'a>,
     days: Vec<i32>,
+    /// The current batch: index of its first day, and its aggregates.
+    batch: Option<(usize, DayAggs)>,
     ahead: Option<(usize, Result<ScoreResult, EngineError>)>,
-    /// Score two days at a time (the default when more than one thread is available).
+    /// Finish two days at a time (the default when more than one thread is available).
     pub pairs: bool,
+    /// Most days per batch (default: as many as fit in the batch memory budget).
+    pub batch_days: usize,
 }
 
 impl<'a> Series<'a> {
-    pub fn new(prepared: &'a Prepared, base: Inputs<'a>, days: &[i32], config: &'a ScoreConfig) -> Self {
-        Series { prepared, base, config, days: days.to_vec(), ahead: None, pairs: rayon::current_num_threads() > 1 }
+    /// `days` strictly ascending, none after the prepared last day. (`base` and `config` are
+    /// those given to [`Prepared::new`].)
+    pub fn new(prepared: &'a Prepared<'a>, base: Inputs<'a>, days: &[i32], config: &'a ScoreConfig) -> Self {
+        let _ = (base, config);
+        let batch_days = match &prepared.pass {
+            Ok(p) => {
+                // even batches: 12 days with room for 8 run as 6 + 6
+                let most = p.batch_len(BATCH_BYTES).min(days.len().max(1));
+                let batches = days.len().div_ceil(most).max(1);
+                days.len().div_ceil(batches).max(1)
+            }
+            Err(_) => 1,
+        };
+        Series {
+            prepared,
+            days: days.to_vec(),
+            batch: None,
+            ahead: None,
+            pairs: rayon::current_num_threads() > 1,
+            batch_days,
+        }
     }
 
-    fn one(&self, k: usize) -> Result<ScoreResult, EngineError> {
-        let d = self.days[k];
-        score(&self.prepared.inputs_for(&self.base, d), d, self.config)
-    }
-
-    /// The result for the `k`-th day (call in order; with `pairs`, day `k + 1` is scored
+    /// The result for the `k`-th day (call in order; with `pairs`, day `k + 1` is finished
     /// alongside and kept for the next call).
     pub fn score_at(&mut self, k: usize) -> Result<ScoreResult, EngineError> {
         if let Some((j, r)) = self.ahead.take() {
@@ -312,12 +83,21 @@ impl<'a> Series<'a> {
                 return r;
             }
         }
-        if self.pairs && k + 1 < self.days.len() {
-            let (a, b) = rayon::join(|| self.one(k), || self.one(k + 1));
+        let pass = self.prepared.pass.as_ref().map_err(Clone::clone)?;
+        let in_batch = |b: &Option<(usize, DayAggs)>| b.as_ref().is_some_and(|(s, a)| k >= *s && k < s + a.days().len());
+        if !in_batch(&self.batch) {
+            self.batch = None; // free the previous batch first
+            let end = (k + self.batch_days.max(1)).min(self.days.len());
+            self.batch = Some((k, pass.aggregate(&self.days[k..end])?));
+        }
+        let (start, aggs) = self.batch.as_ref().expect("batch computed above");
+        let j = k - start;
+        if self.pairs && j + 1 < aggs.days().len() {
+            let (a, b) = rayon::join(|| pass.finish_day(aggs, j), || pass.finish_day(aggs, j + 1));
             self.ahead = Some((k + 1, b));
             a
         } else {
-            self.one(k)
+            pass.finish_day(aggs, j)
         }
     }
 }
@@ -358,7 +138,7 @@ pub fn score_series(inputs: &Inputs<'_>, days: &[i32], config: &ScoreConfig) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{AccountCols, ScoreResult, NULL_DAY, NULL_I64, POOLED};
+    use crate::engine::{score, AccountCols, Costs, Events, LineItems, ScoreResult, NULL_DAY, NULL_I64, POOLED};
 
     struct Rng(u64);
     impl Rng {
@@ -511,19 +291,109 @@ mod tests {
         }
     }
 
+    /// The series through batches of `batch` days, finishing one or two days at a time.
+    fn series_in_batches(inputs: &Inputs<'_>, days: &[i32], cfg: &ScoreConfig, batch: usize, pairs: bool) -> Vec<ScoreResult> {
+        let prepared = Prepared::new(inputs, *days.last().unwrap(), cfg);
+        let mut s = Series::new(&prepared, *inputs, days, cfg);
+        s.batch_days = batch;
+        s.pairs = pairs;
+        (0..days.len()).map(|k| s.score_at(k).unwrap()).collect()
+    }
+
     #[test]
-    fn lines_are_merged_unless_the_line_items_driver_is_used() {
-        let w = World::random(99, 30, 2000);
+    fn batches_of_every_size_give_the_single_date_results() {
+        let w = World::random(77, 60, 900);
+        let inputs = w.inputs();
+        let days: Vec<i32> = vec![19_000, 20_010, 20_011, 20_012, 20_200, 20_201, 20_499, 20_530, 21_000];
+        for (ci, cfg_json) in CONFIGS.iter().enumerate() {
+            let cfg = ScoreConfig::from_json(cfg_json).unwrap();
+            let singles: Vec<ScoreResult> = days.iter().map(|&d| score(&inputs, d, &cfg).unwrap()).collect();
+            for batch in [1, 2, 4, days.len()] {
+                for pairs in [false, true] {
+                    let got = series_in_batches(&inputs, &days, &cfg, batch, pairs);
+                    for ((r, single), &d) in got.iter().zip(&singles).zip(&days) {
+                        assert_same(r, single, &format!("config {ci}, batch {batch}, pairs {pairs}, day {d}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Worlds the random ones rarely make: accounts whose first row comes after some dates,
+    /// dates with no new rows at all, refunds that turn a purchase off and on again, an account
+    /// with only events (saas members) or only costs, many lines of one account (the hashed
+    /// unit table), every date of a dense run of days.
+    #[test]
+    fn late_accounts_quiet_dates_and_turned_purchases() {
+        let mut w = World::random(3, 30, 200);
+        // account 0: one invoice bought, refunded below zero, bought again, on successive days
+        for (d, amt) in [(20_100, 500), (20_101, -800), (20_103, 400), (20_104, 10)] {
+            w.li.0.push(0);
+            w.li.1.push(d);
+            w.li.2.push(amt);
+            w.li.3.push(424_242);
+        }
+        // account 1: 300 lines (hash table), first row late
+        for i in 0..300 {
+            w.li.0.push(1);
+            w.li.1.push(20_450 + (i % 40));
+            w.li.2.push(if i % 7 == 0 { -30 } else { 100 + i as i64 });
+            w.li.3.push(if i % 5 == 0 { 0 } else { 1 + (i % 23) as i64 });
+        }
+        // account 2: only events (a saas member without purchases), from late on
+        w.li.0.iter_mut().filter(|a| **a == 2).for_each(|a| *a = 3);
+        w.co.0.iter_mut().filter(|a| **a == 2).for_each(|a| *a = 3);
+        for i in 0..40 {
+            w.ev.0.push(2);
+            w.ev.1.push(20_300 + 3 * i);
+            w.ev.2.push((i % 5) as u32);
+        }
+        // account 4: only costs
+        w.li.0.iter_mut().filter(|a| **a == 4).for_each(|a| *a = 5);
+        w.ev.0.iter_mut().filter(|a| **a == 4).for_each(|a| *a = 5);
+        w.co.0.push(4);
+        w.co.1.push(20_200);
+        w.co.2.push(1);
+        w.co.3.push(77);
+        w.co.4.push(3);
+        let inputs = w.inputs();
+        let mut days: Vec<i32> = (20_098..20_108).collect();
+        days.extend([20_299, 20_300, 20_301, 20_449, 20_450, 20_460, 20_495, 20_496, 20_497, 20_900, 20_901]);
+        for (ci, cfg_json) in CONFIGS.iter().enumerate() {
+            let cfg = ScoreConfig::from_json(cfg_json).unwrap();
+            for batch in [1, 3, days.len()] {
+                let got = series_in_batches(&inputs, &days, &cfg, batch, true);
+                for (r, &d) in got.iter().zip(&days) {
+                    assert_same(r, &score(&inputs, d, &cfg).unwrap(), &format!("config {ci}, batch {batch}, day {d}"));
+                }
+            }
+        }
+        // dates before any row: empty snapshots
         let cfg = ScoreConfig::default();
-        let p = Prepared::new(&w.inputs(), 30_000, &cfg);
-        assert_eq!(p.lines_in, w.li.0.len());
-        assert!(p.lines_prepared < p.lines_in, "{} lines merged to {}", p.lines_in, p.lines_prepared);
-        let cfg = ScoreConfig::from_json(r#"{"costs": {"drivers": {"support": "line_items"}}}"#).unwrap();
-        let p = Prepared::new(&w.inputs(), 30_000, &cfg);
-        assert_eq!(p.lines_prepared, p.lines_in);
-        // rows after the last date are not prepared
-        let p = Prepared::new(&w.inputs(), 20_100, &ScoreConfig::default());
-        assert!(p.lines_in < w.li.0.len());
+        let early = score_series(&inputs, &[100, 200], &cfg).unwrap();
+        assert!(early.iter().all(|r| r.scores.account.is_empty() && r.pools.is_empty()));
+    }
+
+    /// Every saas frequency and an events driver with no tickets on some dates.
+    #[test]
+    fn saas_frequencies_and_event_drivers() {
+        let cfgs = [
+            r#"{"mode": "saas", "saas": {"frequency": "active_days", "window_days": 45}}"#,
+            r#"{"mode": "saas", "saas": {"frequency": "events", "high_signal_events": ["login"]}, "rfm": {"window_days": 200}}"#,
+            r#"{"costs": {"default_driver": "events:login"}, "tier": {"window_days": 10}}"#,
+        ];
+        for seed in 20..24u64 {
+            let w = World::random(seed, 50, 700);
+            let inputs = w.inputs();
+            let days: Vec<i32> = vec![19_999, 20_000, 20_050, 20_051, 20_250, 20_400, 20_499, 20_620];
+            for (ci, cfg_json) in cfgs.iter().enumerate() {
+                let cfg = ScoreConfig::from_json(cfg_json).unwrap();
+                let got = series_in_batches(&inputs, &days, &cfg, 3, true);
+                for (r, &d) in got.iter().zip(&days) {
+                    assert_same(r, &score(&inputs, d, &cfg).unwrap(), &format!("seed {seed}, config {ci}, day {d}"));
+                }
+            }
+        }
     }
 
     #[test]
