@@ -362,7 +362,7 @@ pub(crate) fn to_i64(v: i128, what: &str, account: usize) -> Result<i64, EngineE
 /// Phase timings.
 pub(crate) struct Clock {
     last: std::time::Instant,
-    laps: Vec<(String, f64)>,
+    pub(crate) laps: Vec<(String, f64)>,
 }
 
 impl Clock {
