@@ -15,7 +15,7 @@ use super::alloc::allocate_into;
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig, CHURN_SIGNALS};
 use super::group::{bucket_shift, local_group, partition, Buckets};
 use super::mem::Scratch;
-use super::rank::{threshold_score, tie_scores, Better};
+use super::rank::{threshold_score, Better};
 use super::types::*;
 use rayon::prelude::*;
 use std::fmt;
@@ -578,23 +578,26 @@ pub(crate) fn finish(
     let m = members.len();
 
     // ---- R / F / M scores over the accounts with a purchase --------------------------------
-    let scored: Vec<u32> = (0..m as u32).filter(|&i| aggs[i as usize].has_purchase).collect();
-    let dim = |val: fn(&Agg) -> i64, cuts: &Option<[i64; 4]>, better: Better| -> Vec<u8> {
-        let mut out = vec![0u8; m];
-        let values: Vec<i64> = scored.par_iter().map(|&i| val(&aggs[i as usize])).collect();
-        let s = match cuts {
-            Some(c) => values.par_iter().map(|&v| threshold_score(v, c, better)).collect(),
-            None => tie_scores(&values, better),
-        };
-        for (k, &i) in scored.iter().enumerate() {
-            out[i as usize] = s[k];
-        }
-        out
-    };
+    // Four cut values per dimension; each account's scores are read off them with the output.
     let rfm = &config.rfm;
-    let r_score = dim(|a| a.recency, &rfm.recency_thresholds, Better::Lower);
-    let f_score = dim(|a| a.frequency, &rfm.frequency_thresholds, Better::Higher);
-    let m_score = dim(|a| a.monetary, &rfm.monetary_thresholds, Better::Higher);
+    let cuts_of = |val: fn(&Agg) -> i64, cuts: &Option<[i64; 4]>, better: Better| -> ScoreCuts {
+        match cuts {
+            Some(c) => ScoreCuts { cuts: *c, better, tie: false },
+            None => {
+                let values: Vec<i64> = aggs.par_iter().filter(|a| a.has_purchase).map(val).collect();
+                ScoreCuts { cuts: tie_cuts(values, better), better, tie: true }
+            }
+        }
+    };
+    let (r_cuts, (f_cuts, m_cuts)) = rayon::join(
+        || cuts_of(|a| a.recency, &rfm.recency_thresholds, Better::Lower),
+        || {
+            rayon::join(
+                || cuts_of(|a| a.frequency, &rfm.frequency_thresholds, Better::Higher),
+                || cuts_of(|a| a.monetary, &rfm.monetary_thresholds, Better::Higher),
+            )
+        },
+    );
     clock.lap("scores");
 
     // ---- pooled-cost allocation ----------------------------------------------------------------
@@ -644,12 +647,18 @@ pub(crate) fn finish(
         .map(|(a, &al)| to_i64(i128::from(a.direct) + i128::from(al), "cost to serve", a.account as usize))
         .collect::<Result<_, _>>()?;
     // "high" ⇔ 2·v ≥ lo + hi, where lo/hi are the middle values (equal for an odd count).
-    let rev_mid = config.quadrant.revenue_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
-        median_x2(aggs.par_iter().filter(|a| a.active_window).map(|a| a.revenue).collect())
-    });
-    let cost_mid = config.quadrant.cost_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
-        median_x2(aggs.par_iter().zip(cost.par_iter()).filter(|(a, _)| a.active_window).map(|(_, &c)| c).collect())
-    });
+    let (rev_mid, cost_mid) = rayon::join(
+        || {
+            config.quadrant.revenue_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
+                median_x2(aggs.par_iter().filter(|a| a.active_window).map(|a| a.revenue).collect())
+            })
+        },
+        || {
+            config.quadrant.cost_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
+                median_x2(aggs.par_iter().zip(cost.par_iter()).filter(|(a, _)| a.active_window).map(|(_, &c)| c).collect())
+            })
+        },
+    );
 
     // ---- final figures, in parallel into preallocated columns -------------------------------
     let mut out = AccountScores::default();
@@ -702,7 +711,11 @@ pub(crate) fn finish(
     (0..m).into_par_iter().with_min_len(4096).try_for_each(|i| -> Result<(), EngineError> {
         let p = &p;
         let a = &aggs[i];
-        let (r, f, mm) = (r_score[i], f_score[i], m_score[i]);
+        let (r, f, mm) = if a.has_purchase {
+            (r_cuts.score(a.recency), f_cuts.score(a.frequency), m_cuts.score(a.monetary))
+        } else {
+            (0, 0, 0)
+        };
         let margin = to_i64(i128::from(a.revenue) - i128::from(cost[i]), "margin", a.account as usize)?;
         let margin_pct = if a.revenue > 0 { margin as f64 / a.revenue as f64 } else { f64::NAN };
         let quadrant = match (a.active_window, rev_mid, cost_mid) {
@@ -799,6 +812,99 @@ pub(crate) fn finish(
         size_band_labels: labels(&SIZE_BAND_LABELS),
         timings: clock.laps,
     })
+}
+
+/// The cut values of one score dimension: fixed thresholds, or the four order statistics
+/// of the tie rule.
+#[derive(Clone, Copy)]
+struct ScoreCuts {
+    cuts: [i64; 4],
+    better: Better,
+    tie: bool,
+}
+
+impl ScoreCuts {
+    #[inline]
+    fn score(&self, v: i64) -> u8 {
+        if !self.tie {
+            return threshold_score(v, &self.cuts, self.better);
+        }
+        1 + self
+            .cuts
+            .iter()
+            .filter(|&&t| match self.better {
+                Better::Higher => v > t,
+                Better::Lower => v < t,
+            })
+            .count() as u8
+    }
+}
+
+/// The tie rule's four cut values over `values` (the scored accounts' values): with
+/// `q_k = ceil(k·n / 5)`, a value scores above k exactly when at least `q_k` values are worse,
+/// i.e. (higher is better) when it exceeds the `q_k`-th smallest value, or (lower is better)
+/// when it is below the `q_k`-th largest (the rule of `rank::tie_scores`, whose scores the
+/// tests compare). A small value range is counted in one pass; otherwise four selections, each
+/// in the part the previous one left.
+pub(crate) fn tie_cuts(mut values: Vec<i64>, better: Better) -> [i64; 4] {
+    let n = values.len();
+    let mut cut = [0i64; 4];
+    if n == 0 {
+        return cut;
+    }
+    // sorted positions of the four order statistics, ascending
+    let pos = |k: usize| {
+        let q = (k * n).div_ceil(5);
+        match better {
+            Better::Higher => q - 1,
+            Better::Lower => n - q,
+        }
+    };
+    let (lo, hi) = values
+        .par_iter()
+        .with_min_len(1 << 14)
+        .fold(|| (i64::MAX, i64::MIN), |(l, h), &v| (l.min(v), h.max(v)))
+        .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let range = (i128::from(hi) - i128::from(lo)) as u128;
+    if range < 1 << 16 {
+        let width = range as usize + 1;
+        let hist = values
+            .par_chunks(1 << 16)
+            .map(|chunk| {
+                let mut h = vec![0u32; width];
+                for &v in chunk {
+                    h[(v - lo) as usize] += 1;
+                }
+                h
+            })
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                a
+            })
+            .expect("values are not empty");
+        for k in 1..=4 {
+            let p = pos(k);
+            let mut seen = 0usize;
+            for (i, &c) in hist.iter().enumerate() {
+                seen += c as usize;
+                if seen > p {
+                    cut[k - 1] = lo + i as i64;
+                    break;
+                }
+            }
+        }
+        return cut;
+    }
+    let mut order: Vec<(usize, usize)> = (1..=4).map(|k| (pos(k), k)).collect();
+    order.sort_unstable();
+    let mut from = 0usize;
+    for (p, k) in order {
+        // everything before `from` is <= values[from - 1] <= the next statistic
+        let (_, v, _) = values[from..].select_nth_unstable(p - from);
+        cut[k - 1] = *v;
+        from = p;
+    }
+    cut
 }
 
 /// Twice the median (lo + hi of the middle pair), exact; `None` for no values.

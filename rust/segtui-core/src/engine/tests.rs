@@ -878,3 +878,37 @@ fn pooled_costs_without_any_account() {
     let e = score(&w.inputs(), 5, &ScoreConfig::default()).unwrap_err();
     assert!(e.message.contains("costs.account, row 0: account index -2 out of range"), "{e}");
 }
+
+#[test]
+fn tie_cuts_give_the_tie_rule_scores() {
+    use super::kernel::tie_cuts;
+    use super::rank::{tie_scores, Better};
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // small ranges (counted), wide ranges (selected), extremes, one value, many ties
+    for &(n, range) in &[(1usize, 1u64), (2, 1), (5, 3), (7, 2), (100, 5), (1000, 70_000), (999, u64::MAX), (4000, 1 << 15), (30_000, 3)] {
+        let v: Vec<i64> = (0..n).map(|_| (next() % range).wrapping_sub(range / 2) as i64).collect();
+        for b in [Better::Higher, Better::Lower] {
+            let cuts = tie_cuts(v.clone(), b);
+            let got: Vec<u8> = v
+                .iter()
+                .map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8)
+                .collect();
+            assert_eq!(got, tie_scores(&v, b), "n={n} range={range} {b:?}");
+        }
+    }
+    let ext = vec![i64::MIN, i64::MAX, 0, i64::MIN, 5];
+    for b in [Better::Higher, Better::Lower] {
+        let cuts = tie_cuts(ext.clone(), b);
+        let got: Vec<u8> = ext
+            .iter()
+            .map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8)
+            .collect();
+        assert_eq!(got, tie_scores(&ext, b));
+    }
+}
