@@ -69,8 +69,8 @@ fn group<R: Copy + Send + Sync>(
     let st = SendPtr(starts.as_mut_ptr());
     let offsets = &b.offsets;
     (0..nb).into_par_iter().for_each_init(
-        || (Vec::<u32>::new(), Vec::<R>::new()),
-        |(ls, out), bi| {
+        || (Vec::<u32>::new(), Vec::<R>::new(), Vec::<u32>::new()),
+        |(ls, out, hist), bi| {
             let (recs, st) = (recs, st);
             let base = bi << shift;
             let width = ((bi + 1) << shift).min(n).saturating_sub(base);
@@ -78,9 +78,37 @@ fn group<R: Copy + Send + Sync>(
             // SAFETY: buckets cover disjoint ranges of the records, and bucket bi is handled
             // by this iteration only; likewise the starts of its accounts.
             let region = unsafe { std::slice::from_raw_parts_mut(recs.0.add(off), end - off) };
+            // Day order first (a counting sort when the bucket's days span a moderate range),
+            // then the stable grouping by account keeps it within each account.
+            let (lo, hi) = region.iter().fold((i32::MAX, i32::MIN), |(l, h), r| (l.min(day(r)), h.max(day(r))));
+            let span = if region.is_empty() { 0 } else { (i64::from(hi) - i64::from(lo) + 1) as usize };
+            let counted = span > 0 && span <= 4 * region.len() + 4096;
+            if counted {
+                hist.clear();
+                hist.resize(span + 1, 0);
+                for r in region.iter() {
+                    hist[(day(r) - lo) as usize + 1] += 1;
+                }
+                for i in 0..span {
+                    hist[i + 1] += hist[i];
+                }
+                out.clear();
+                out.reserve(region.len());
+                let dst = out.as_mut_ptr();
+                for r in region.iter() {
+                    let c = &mut hist[(day(r) - lo) as usize];
+                    // SAFETY: the cursors cover 0..len once each, within the reserved capacity.
+                    unsafe { dst.add(*c as usize).write(*r) };
+                    *c += 1;
+                }
+                unsafe { out.set_len(region.len()) };
+                region.copy_from_slice(out);
+            }
             local_group(region, width, base, &account, ls, out);
             for k in 0..width {
-                out[ls[k] as usize..ls[k + 1] as usize].sort_unstable_by_key(&day);
+                if !counted {
+                    out[ls[k] as usize..ls[k + 1] as usize].sort_unstable_by_key(&day);
+                }
                 unsafe { st.0.add(base + k).write(off + ls[k] as usize) };
             }
             region.copy_from_slice(out);

@@ -22,7 +22,7 @@ use crate::engine::{EngineError, Inputs, ScoreConfig, ScoreResult};
 
 /// Aggregates of one batch of dates take at most about this many bytes (1 M accounts: 6 dates
 /// of 64-byte aggregates in 384 MB, so a 12-month series runs in two batches).
-const BATCH_BYTES: usize = 512 << 20;
+const BATCH_BYTES: usize = 800 << 20;
 
 /// The inputs grouped once for as-of dates up to a last day (or the error that stops every
 /// date: malformed columns, an account index out of range).
@@ -348,16 +348,24 @@ mod tests {
             w.ev.1.push(20_300 + 3 * i);
             w.ev.2.push((i % 5) as u32);
         }
+        // account 5: a line decades back (a bucket whose days span too wide a range to count)
+        for (d, amt) in [(-9_000, 300), (20_090, 5), (-9_000, -20)] {
+            w.li.0.push(5);
+            w.li.1.push(d);
+            w.li.2.push(amt);
+            w.li.3.push(0);
+        }
         // account 4: only costs
-        w.li.0.iter_mut().filter(|a| **a == 4).for_each(|a| *a = 5);
-        w.ev.0.iter_mut().filter(|a| **a == 4).for_each(|a| *a = 5);
+        w.li.0.iter_mut().filter(|a| **a == 4).for_each(|a| *a = 6);
+        w.ev.0.iter_mut().filter(|a| **a == 4).for_each(|a| *a = 6);
         w.co.0.push(4);
         w.co.1.push(20_200);
         w.co.2.push(1);
         w.co.3.push(77);
         w.co.4.push(3);
         let inputs = w.inputs();
-        let mut days: Vec<i32> = (20_098..20_108).collect();
+        let mut days: Vec<i32> = vec![-9_001, -9_000, 0];
+        days.extend(20_098..20_108);
         days.extend([20_299, 20_300, 20_301, 20_449, 20_450, 20_460, 20_495, 20_496, 20_497, 20_900, 20_901]);
         for (ci, cfg_json) in CONFIGS.iter().enumerate() {
             let cfg = ScoreConfig::from_json(cfg_json).unwrap();
@@ -370,7 +378,7 @@ mod tests {
         }
         // dates before any row: empty snapshots
         let cfg = ScoreConfig::default();
-        let early = score_series(&inputs, &[100, 200], &cfg).unwrap();
+        let early = score_series(&inputs, &[-20_000, -19_000], &cfg).unwrap();
         assert!(early.iter().all(|r| r.scores.account.is_empty() && r.pools.is_empty()));
     }
 
