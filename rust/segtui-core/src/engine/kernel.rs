@@ -567,13 +567,9 @@ pub(crate) fn finish(
     let (inputs, config, drivers) = (fin.inputs, fin.config, fin.drivers);
     let ncat = inputs.cost_categories.len();
     // Members in ascending account order; `aggs[i]` below is the i-th member's aggregate.
-    let members: Vec<u32> = by_account
-        .par_iter()
-        .enumerate()
-        .with_min_len(1 << 14)
-        .filter(|(_, a)| a.member)
-        .map(|(i, _)| i as u32)
-        .collect();
+    // (Temporaries of a million entries come from the scratch pool: fresh memory costs a page
+    // fault per 4 KiB, and the finishing steps run once per date of a series.)
+    let members: Scratch<u32> = par_filter_map(by_account.len(), |i| by_account[i].member.then_some(i as u32));
     let aggs = Members { all: by_account, members: &members };
     let m = members.len();
 
@@ -584,8 +580,8 @@ pub(crate) fn finish(
         match cuts {
             Some(c) => ScoreCuts { cuts: *c, better, tie: false },
             None => {
-                let values: Vec<i64> = aggs.par_iter().filter(|a| a.has_purchase).map(val).collect();
-                ScoreCuts { cuts: tie_cuts(values, better), better, tie: true }
+                let mut values = par_filter_map(m, |i| aggs[i].has_purchase.then(|| val(&aggs[i])));
+                ScoreCuts { cuts: tie_cuts(&mut values, better), better, tie: true }
             }
         }
     };
@@ -608,7 +604,7 @@ pub(crate) fn finish(
     }
     // Σ |pools| fits in i64, so no account's allocated total can overflow.
     let mut allocated: Scratch<i64> = Scratch::filled(m, 0);
-    let mut weight_cache: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut weight_cache: Vec<(String, Scratch<i64>)> = Vec::new();
     for c in 0..ncat {
         if !pool_rows[c] {
             continue;
@@ -641,21 +637,23 @@ pub(crate) fn finish(
     clock.lap("allocation");
 
     // ---- quadrant thresholds --------------------------------------------------------------------
-    let cost: Vec<i64> = aggs
-        .par_iter()
-        .zip(allocated.par_iter())
-        .map(|(a, &al)| to_i64(i128::from(a.direct) + i128::from(al), "cost to serve", a.account as usize))
-        .collect::<Result<_, _>>()?;
+    let mut cost: Scratch<i64> = Scratch::new(m);
+    cost.par_iter_mut().zip(aggs.par_iter()).zip(allocated.par_iter()).with_min_len(1 << 12).try_for_each(
+        |((c, a), &al)| -> Result<(), EngineError> {
+            *c = to_i64(i128::from(a.direct) + i128::from(al), "cost to serve", a.account as usize)?;
+            Ok(())
+        },
+    )?;
     // "high" ⇔ 2·v ≥ lo + hi, where lo/hi are the middle values (equal for an odd count).
     let (rev_mid, cost_mid) = rayon::join(
         || {
             config.quadrant.revenue_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
-                median_x2(aggs.par_iter().filter(|a| a.active_window).map(|a| a.revenue).collect())
+                median_x2(&mut par_filter_map(m, |i| aggs[i].active_window.then_some(aggs[i].revenue)))
             })
         },
         || {
             config.quadrant.cost_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
-                median_x2(aggs.par_iter().zip(cost.par_iter()).filter(|(a, _)| a.active_window).map(|(_, &c)| c).collect())
+                median_x2(&mut par_filter_map(m, |i| aggs[i].active_window.then_some(cost[i])))
             })
         },
     );
@@ -846,7 +844,7 @@ impl ScoreCuts {
 /// when it is below the `q_k`-th largest (the rule of `rank::tie_scores`, whose scores the
 /// tests compare). A small value range is counted in one pass; otherwise four selections, each
 /// in the part the previous one left.
-pub(crate) fn tie_cuts(mut values: Vec<i64>, better: Better) -> [i64; 4] {
+pub(crate) fn tie_cuts(values: &mut [i64], better: Better) -> [i64; 4] {
     let n = values.len();
     let mut cut = [0i64; 4];
     if n == 0 {
@@ -908,7 +906,7 @@ pub(crate) fn tie_cuts(mut values: Vec<i64>, better: Better) -> [i64; 4] {
 }
 
 /// Twice the median (lo + hi of the middle pair), exact; `None` for no values.
-fn median_x2(mut v: Vec<i64>) -> Option<i128> {
+fn median_x2(v: &mut [i64]) -> Option<i128> {
     let k = v.len();
     if k == 0 {
         return None;
@@ -926,7 +924,7 @@ fn driver_weights(
     category: usize,
     unit_sums: &[Vec<i64>],
     kind_counts: &[Vec<i64>],
-) -> Vec<i64> {
+) -> Scratch<i64> {
     let seats = ctx.inputs.accounts.seats;
     let side: Option<&Vec<i64>> = match driver {
         Driver::DriverUnits => ctx.unit_slot[category].map(|s| &unit_sums[s]),
@@ -939,11 +937,11 @@ fn driver_weights(
             .map(|s| &kind_counts[s]),
         _ => None,
     };
-    aggs.par_iter()
-        .map(|a| {
-            if !a.active_window {
-                return 0;
-            }
+    let mut out: Scratch<i64> = Scratch::new(aggs.members.len());
+    out.par_iter_mut().zip(aggs.par_iter()).with_min_len(1 << 12).for_each(|(o, a)| {
+        *o = if !a.active_window {
+            0
+        } else {
             let i = a.account as usize;
             match driver {
                 Driver::Revenue => a.revenue.max(0),
@@ -952,8 +950,39 @@ fn driver_weights(
                 Driver::Equal => 1,
                 Driver::DriverUnits | Driver::Events(_) => side.map_or(0, |v| v[i].max(0)),
             }
-        })
-        .collect()
+        };
+    });
+    out
+}
+
+/// `f(i)` for the indices `0..len` where it is `Some`, in ascending order, into a buffer from
+/// the scratch pool (two parallel passes: counts per chunk, then the values).
+fn par_filter_map<T: Copy + Send + Sync>(len: usize, f: impl Fn(usize) -> Option<T> + Sync) -> Scratch<T> {
+    const CHUNK: usize = 1 << 15;
+    let chunks = len.div_ceil(CHUNK);
+    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(len);
+    let counts: Vec<usize> = (0..chunks).into_par_iter().map(|c| range(c).filter(|&i| f(i).is_some()).count()).collect();
+    let mut starts = Vec::with_capacity(chunks);
+    let mut total = 0usize;
+    for &k in &counts {
+        starts.push(total);
+        total += k;
+    }
+    let mut out: Scratch<T> = Scratch::new(total);
+    let dst = SendPtr(out.as_mut_ptr());
+    (0..chunks).into_par_iter().for_each(|c| {
+        let dst = dst;
+        let mut j = starts[c];
+        for i in range(c) {
+            if let Some(v) = f(i) {
+                // SAFETY: chunk c writes exactly counts[c] values from starts[c], disjoint
+                // from every other chunk, within the buffer's length `total`.
+                unsafe { dst.0.add(j).write(v) };
+                j += 1;
+            }
+        }
+    });
+    out
 }
 
 #[inline]

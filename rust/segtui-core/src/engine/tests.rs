@@ -894,7 +894,7 @@ fn tie_cuts_give_the_tie_rule_scores() {
     for &(n, range) in &[(1usize, 1u64), (2, 1), (5, 3), (7, 2), (100, 5), (1000, 70_000), (999, u64::MAX), (4000, 1 << 15), (30_000, 3)] {
         let v: Vec<i64> = (0..n).map(|_| (next() % range).wrapping_sub(range / 2) as i64).collect();
         for b in [Better::Higher, Better::Lower] {
-            let cuts = tie_cuts(v.clone(), b);
+            let cuts = tie_cuts(&mut v.clone(), b);
             let got: Vec<u8> = v
                 .iter()
                 .map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8)
@@ -904,7 +904,7 @@ fn tie_cuts_give_the_tie_rule_scores() {
     }
     let ext = vec![i64::MIN, i64::MAX, 0, i64::MIN, 5];
     for b in [Better::Higher, Better::Lower] {
-        let cuts = tie_cuts(ext.clone(), b);
+        let cuts = tie_cuts(&mut ext.clone(), b);
         let got: Vec<u8> = ext
             .iter()
             .map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8)
