@@ -116,15 +116,17 @@ def bench_series(args: argparse.Namespace) -> dict:
     # warm-up (page in the columns, start the thread pool) outside the timings
     single(days[0])
     single_phases: dict[str, float] = {}
-    t = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    t, c = time.perf_counter(), time.process_time()
     for d in days:
         add_phases(single_phases, single(d))
-    t_single = time.perf_counter() - t
+    t_single, c_single = time.perf_counter() - t, time.process_time() - c
 
     series_phases: dict[str, float] = {}
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     _core.score_series_columns(*common, days, config, lambda r: add_phases(series_phases, r))
-    t_series = time.perf_counter() - t
+    t_series, c_series = time.perf_counter() - t, time.process_time() - c
+    load_after = os.getloadavg()[0]
 
     # every series snapshot equals its single-date run (outside the timings)
     mismatches = []
@@ -150,6 +152,10 @@ def bench_series(args: argparse.Namespace) -> dict:
         "single_runs_s": round(t_single, 3),
         "series_s": round(t_series, 3),
         "ratio": round(t_series / t_single, 3),
+        "single_runs_cpu_s": round(c_single, 3),
+        "series_cpu_s": round(c_series, 3),
+        "cpu_ratio": round(c_series / c_single, 3),
+        "load_average": [round(load_before, 2), round(load_after, 2)],
         "single_phases_s": {k: round(v, 2) for k, v in single_phases.items()},
         "series_phases_s": {k: round(v, 2) for k, v in series_phases.items()},
         "checked_dates": len(checked),
@@ -295,6 +301,11 @@ def main() -> None:
                 f"{s['costs']:,} costs: {s['dates']} single-date runs {s['single_runs_s']:.2f} s, "
                 f"one series {s['series_s']:.2f} s (ratio {s['ratio']:.2f}; target <= 0.33); "
                 f"series == single runs on {s['checked_dates']} dates: {'yes' if not s['mismatches'] else 'NO ' + str(s['mismatches'])}"
+            )
+            print(
+                f"  CPU time (all threads): {s['dates']} single-date runs {s['single_runs_cpu_s']:.2f} s, "
+                f"series {s['series_cpu_s']:.2f} s (ratio {s['cpu_ratio']:.2f}); "
+                f"1-minute load average {s['load_average'][0]:.2f} before, {s['load_average'][1]:.2f} after"
             )
             fmt = lambda ph: ", ".join(f"{k} {v:.2f}" for k, v in ph.items())  # noqa: E731
             print(f"  engine phases summed over the dates (s): single runs: {fmt(s['single_phases_s'])}")
