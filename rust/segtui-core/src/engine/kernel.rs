@@ -569,31 +569,38 @@ pub(crate) fn finish(
     // Members in ascending account order; `aggs[i]` below is the i-th member's aggregate.
     // (Temporaries of a million entries come from the scratch pool: fresh memory costs a page
     // fault per 4 KiB, and the finishing steps run once per date of a series.)
-    let members: Scratch<u32> = par_filter_map(by_account.len(), |i| by_account[i].member.then_some(i as u32));
-    let aggs = Members { all: by_account, members: &members };
+    // The aggregates (64 bytes each) are read in as few passes as possible: reading them is
+    // most of the cost of these steps at a million accounts.
+    let ([members], [n_members]) = par_filter_cols(by_account.len(), |i| [by_account[i].member.then_some(i as u32)]);
+    let members = &members[..n_members];
+    let aggs = Members { all: by_account, members };
     let m = members.len();
 
     // ---- R / F / M scores over the accounts with a purchase --------------------------------
     // Four cut values per dimension; each account's scores are read off them with the output.
     let rfm = &config.rfm;
-    let cuts_of = |val: fn(&Agg) -> i64, cuts: &Option<[i64; 4]>, better: Better| -> ScoreCuts {
+    // one pass: the scored accounts' R, F, M values and the active accounts' revenue
+    let ([mut rv, mut fv, mut mv, mut revenues], [n_scored, _, _, n_active]) = par_filter_cols(m, |i| {
+        let a = &aggs[i];
+        let p = a.has_purchase;
+        [p.then_some(a.recency), p.then_some(a.frequency), p.then_some(a.monetary), a.active_window.then_some(a.revenue)]
+    });
+    let cuts_of = |values: &mut [i64], cuts: &Option<[i64; 4]>, better: Better| -> ScoreCuts {
         match cuts {
             Some(c) => ScoreCuts { cuts: *c, better, tie: false },
-            None => {
-                let mut values = par_filter_map(m, |i| aggs[i].has_purchase.then(|| val(&aggs[i])));
-                ScoreCuts { cuts: tie_cuts(&mut values, better), better, tie: true }
-            }
+            None => ScoreCuts { cuts: tie_cuts(values, better), better, tie: true },
         }
     };
     let (r_cuts, (f_cuts, m_cuts)) = rayon::join(
-        || cuts_of(|a| a.recency, &rfm.recency_thresholds, Better::Lower),
+        || cuts_of(&mut rv[..n_scored], &rfm.recency_thresholds, Better::Lower),
         || {
             rayon::join(
-                || cuts_of(|a| a.frequency, &rfm.frequency_thresholds, Better::Higher),
-                || cuts_of(|a| a.monetary, &rfm.monetary_thresholds, Better::Higher),
+                || cuts_of(&mut fv[..n_scored], &rfm.frequency_thresholds, Better::Higher),
+                || cuts_of(&mut mv[..n_scored], &rfm.monetary_thresholds, Better::Higher),
             )
         },
     );
+    drop((rv, fv, mv));
     clock.lap("scores");
 
     // ---- pooled-cost allocation ----------------------------------------------------------------
@@ -648,12 +655,13 @@ pub(crate) fn finish(
     let (rev_mid, cost_mid) = rayon::join(
         || {
             config.quadrant.revenue_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
-                median_x2(&mut par_filter_map(m, |i| aggs[i].active_window.then_some(aggs[i].revenue)))
+                median_x2(&mut revenues[..n_active])
             })
         },
         || {
             config.quadrant.cost_threshold.map(|t| 2 * i128::from(t)).or_else(|| {
-                median_x2(&mut par_filter_map(m, |i| aggs[i].active_window.then_some(cost[i])))
+                let ([mut costs], [k]) = par_filter_cols(m, |i| [aggs[i].active_window.then_some(cost[i])]);
+                median_x2(&mut costs[..k])
             })
         },
     );
@@ -955,34 +963,50 @@ fn driver_weights(
     out
 }
 
-/// `f(i)` for the indices `0..len` where it is `Some`, in ascending order, into a buffer from
-/// the scratch pool (two parallel passes: counts per chunk, then the values).
-fn par_filter_map<T: Copy + Send + Sync>(len: usize, f: impl Fn(usize) -> Option<T> + Sync) -> Scratch<T> {
+/// `K` filtered columns in one parallel pass over `0..len`: column `k` holds `f(i)[k]` for the
+/// indices where it is `Some`, in ascending order, in its first `counts[k]` entries. Buffers
+/// come from the scratch pool: each chunk writes from its own start, then the chunks are
+/// moved together.
+fn par_filter_cols<T: Copy + Send + Sync, const K: usize>(
+    len: usize,
+    f: impl Fn(usize) -> [Option<T>; K] + Sync,
+) -> ([Scratch<T>; K], [usize; K]) {
     const CHUNK: usize = 1 << 15;
     let chunks = len.div_ceil(CHUNK);
-    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(len);
-    let counts: Vec<usize> = (0..chunks).into_par_iter().map(|c| range(c).filter(|&i| f(i).is_some()).count()).collect();
-    let mut starts = Vec::with_capacity(chunks);
-    let mut total = 0usize;
-    for &k in &counts {
-        starts.push(total);
-        total += k;
-    }
-    let mut out: Scratch<T> = Scratch::new(total);
-    let dst = SendPtr(out.as_mut_ptr());
-    (0..chunks).into_par_iter().for_each(|c| {
-        let dst = dst;
-        let mut j = starts[c];
-        for i in range(c) {
-            if let Some(v) = f(i) {
-                // SAFETY: chunk c writes exactly counts[c] values from starts[c], disjoint
-                // from every other chunk, within the buffer's length `total`.
-                unsafe { dst.0.add(j).write(v) };
-                j += 1;
+    let mut cols: [Scratch<T>; K] = std::array::from_fn(|_| Scratch::new(len));
+    let ptrs: [SendPtr<T>; K] = std::array::from_fn(|k| SendPtr(cols[k].as_mut_ptr()));
+    let counts: Vec<[usize; K]> = (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            let ptrs = &ptrs;
+            let start = c * CHUNK;
+            let mut n = [0usize; K];
+            for i in start..(start + CHUNK).min(len) {
+                for (k, v) in f(i).into_iter().enumerate() {
+                    if let Some(v) = v {
+                        // SAFETY: chunk c writes only within start..start + CHUNK (at most one
+                        // value per index), a range of its own within every column.
+                        unsafe { ptrs[k].0.add(start + n[k]).write(v) };
+                        n[k] += 1;
+                    }
+                }
             }
+            n
+        })
+        .collect();
+    let mut totals = [0usize; K];
+    for (k, col) in cols.iter_mut().enumerate() {
+        let mut to = 0usize;
+        for (c, n) in counts.iter().enumerate() {
+            let from = c * CHUNK;
+            if from != to {
+                col.copy_within(from..from + n[k], to);
+            }
+            to += n[k];
         }
-    });
-    out
+        totals[k] = to;
+    }
+    (cols, totals)
 }
 
 #[inline]
