@@ -148,6 +148,8 @@ pub struct DayAggs {
     /// `[day][slot][account]`
     unit_sums: Vec<Vec<Vec<i64>>>,
     kind_counts: Vec<Vec<Vec<i64>>>,
+    /// A day whose figures cannot be computed (a sum beyond 64 bits) fails alone: its error.
+    errors: Vec<Option<EngineError>>,
     seconds: f64,
 }
 
@@ -369,6 +371,7 @@ fn upto(days: &[i32], limit: i64) -> usize {
 /// Where one batch writes: per day, the aggregates and the side sums.
 struct Out {
     aggs: Vec<SendPtr<Agg>>,
+    errors: Vec<std::sync::Mutex<Option<EngineError>>>,
     units: Vec<Vec<SendPtr<i64>>>,
     kinds: Vec<Vec<SendPtr<i64>>>,
 }
@@ -516,18 +519,19 @@ impl<'a> MultiPass<'a> {
         let mut by_account: Vec<Scratch<Agg>> = (0..k).map(|_| Scratch::new(n)).collect();
         let out = Out {
             aggs: by_account.iter_mut().map(|s| SendPtr(s.as_mut_ptr())).collect(),
+            errors: (0..k).map(|_| std::sync::Mutex::new(None)).collect(),
             units: unit_sums.iter_mut().map(|d| d.iter_mut().map(|v| SendPtr(v.as_mut_ptr())).collect()).collect(),
             kinds: kind_counts.iter_mut().map(|d| d.iter_mut().map(|v| SendPtr(v.as_mut_ptr())).collect()).collect(),
         };
         let days64: Vec<i64> = days.iter().map(|&d| i64::from(d)).collect();
         let has_events: Vec<bool> = days.iter().map(|&d| self.first_event_day.is_some_and(|f| f <= d)).collect();
         const CHUNK: usize = 2048;
-        (0..n.div_ceil(CHUNK)).into_par_iter().try_for_each_init(MultiWork::default, |w, c| {
+        (0..n.div_ceil(CHUNK)).into_par_iter().for_each_init(MultiWork::default, |w, c| {
             for a in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                self.account(w, a, &days64, &has_events, &unit_slot, &kind_slot, &out)?;
+                self.account(w, a, &days64, &has_events, &unit_slot, &kind_slot, &out);
             }
-            Ok::<(), EngineError>(())
-        })?;
+        });
+        let errors = out.errors.into_iter().map(|e| e.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
         Ok(DayAggs {
             days: days.to_vec(),
             by_account,
@@ -537,12 +541,16 @@ impl<'a> MultiPass<'a> {
             kind_slot,
             unit_sums,
             kind_counts,
+            errors,
             seconds: t0.elapsed().as_secs_f64(),
         })
     }
 
     /// The result of the `j`-th day of a batch.
     pub fn finish_day(&self, aggs: &DayAggs, j: usize) -> Result<ScoreResult, EngineError> {
+        if let Some(e) = &aggs.errors[j] {
+            return Err(e.clone());
+        }
         let mut clock = Clock::new();
         if !self.grouping_reported.swap(true, Ordering::Relaxed) {
             clock.laps.push(("partition".into(), self.seconds_grouping));
@@ -578,7 +586,7 @@ impl<'a> MultiPass<'a> {
         unit_slot: &[Option<usize>],
         kind_slot: &[Option<usize>],
         out: &Out,
-    ) -> Result<(), EngineError> {
+    ) {
         let cfg = self.config;
         let saas = cfg.mode == Mode::Saas;
         let lines = self.lines.of(a);
@@ -590,7 +598,7 @@ impl<'a> MultiPass<'a> {
                 // SAFETY: (day, account a) is written by this call only, within length n.
                 unsafe { p.0.add(a).write(not_member) };
             }
-            return Ok(());
+            return;
         }
         let ch = &cfg.churn;
         let (rd, pd) = (ch.recent_days, ch.prior_days);
@@ -733,11 +741,17 @@ impl<'a> MultiPass<'a> {
                 }
             }
             let dc = DeriveCtx { cfg, accounts: &self.inputs.accounts, saas, has_events: has_events[j] };
-            let agg = derive(&dc, a, d, &raw)?;
+            let agg = match derive(&dc, a, d, &raw) {
+                Ok(agg) => agg,
+                Err(e) => {
+                    let mut slot = out.errors[j].lock().unwrap_or_else(|p| p.into_inner());
+                    slot.get_or_insert(e);
+                    not_member
+                }
+            };
             // SAFETY: as above.
             unsafe { out.aggs[j].0.add(a).write(agg) };
         }
-        Ok(())
     }
 }
 

@@ -417,6 +417,35 @@ mod tests {
         assert!(score_series(&inputs, &[], &cfg).unwrap().is_empty());
     }
 
+    /// A figure that stops fitting in 64 bits on a later date fails that date only: the
+    /// earlier dates are delivered first, as their single-date runs would be.
+    #[test]
+    fn an_overflow_fails_only_its_date() {
+        let mut w = World::random(8, 10, 50);
+        for d in [20_000, 20_300] {
+            w.li.0.push(0);
+            w.li.1.push(d);
+            w.li.2.push(i64::MAX / 2 + 10);
+            w.li.3.push(0);
+        }
+        let inputs = w.inputs();
+        let cfg = ScoreConfig::default();
+        let days = [20_100, 20_200, 20_400];
+        let mut got = Vec::new();
+        let e = score_series_each(&inputs, &days, &cfg, |r| {
+            got.push(r);
+            Ok::<(), EngineError>(())
+        })
+        .unwrap_err();
+        assert_eq!(got.len(), 2);
+        for (r, &d) in got.iter().zip(&days) {
+            assert_same(r, &score(&inputs, d, &cfg).unwrap(), &format!("day {d}"));
+        }
+        let single = score(&inputs, 20_400, &cfg).unwrap_err();
+        assert_eq!(e.message, single.message);
+        assert!(e.message.contains("does not fit"), "{}", e.message);
+    }
+
     #[test]
     fn engine_errors_pass_through() {
         let mut w = World::random(5, 10, 50);
