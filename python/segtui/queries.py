@@ -31,7 +31,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,10 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 
 from segtui import _core
+from segtui.dates import date_to_day, day_to_date  # noqa: F401 - re-exported
 from segtui.errors import ConfigError, DataError, StoreError
 from segtui.store import open_store
 
-EPOCH = date(1970, 1, 1)
 
 #: The stable, documented column set of ``segtui accounts`` and ``segtui export accounts``.
 ACCOUNT_COLUMNS: tuple[str, ...] = (
@@ -119,12 +119,6 @@ _FIXED_ORDER: dict[str, tuple[str, ...]] = {
 NO_PURCHASE = "No Purchase"
 
 
-def day_to_date(day: int) -> date:
-    return EPOCH + timedelta(days=int(day))
-
-
-def date_to_day(d: date) -> int:
-    return (d - EPOCH).days
 
 
 # ------------------------------------------------------------------------------------------
