@@ -896,7 +896,7 @@ def account_detail(db_path: Path, account_key: str, snapshot_id: int, *, line_li
         "s.rfm5_segment AS rfm5_segment, s.r_score AS r_score, s.f_score AS f_score, s.m_score AS m_score, "
         "s.revenue AS revenue, s.margin AS margin, s.churn_risk AS churn_risk, s.churn_band AS churn_band, "
         "s.health AS health, s.lifecycle AS lifecycle "
-        "FROM snapshots n JOIN snapshot_accounts s ON s.snapshot = n.id AND s.account = ?1 "
+        "FROM snapshots n CROSS JOIN snapshot_accounts s ON s.snapshot = n.id AND s.account = ?1 "
         "ORDER BY n.as_of_day, n.id",
         [acc],
         ["int", "int", "text", "text", "text", "int", "int", "int", "int", "int", "int", "text", "int", "text"],
