@@ -23,6 +23,13 @@ def test_help_lists_commands_and_exits_zero() -> None:
         assert name in r.stdout
 
 
+def run_code(code: str) -> subprocess.CompletedProcess[str]:
+    """Run Python code in a fresh interpreter (what a command imports shows in sys.modules)."""
+    r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
 def test_usage_error_exits_2() -> None:
     r = run("--no-such-option")
     assert r.returncode == 2
@@ -49,8 +56,7 @@ def test_headless_commands_never_import_textual() -> None:
         "print('textual modules:', bad)\n"
         "assert not bad\n"
     )
-    r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    run_code(code)
 
 
 def test_lazy_command_registry_matches_the_modules() -> None:
@@ -75,6 +81,5 @@ def test_score_starts_without_the_listing_stack() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('segtui.commands.')))\n"
         "assert 'segtui.rules' not in sys.modules and 'pyarrow.parquet' not in sys.modules\n"
     )
-    r = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_code(code)
     assert "segtui.commands.score_cmd" in r.stdout and "listing_cmd" not in r.stdout
