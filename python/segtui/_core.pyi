@@ -236,6 +236,12 @@ def score_store(
 def cache_path(db: str | PathLike[str]) -> Path:
     """The column cache of the store at ``db`` (``<db>.cols``)."""
 
+def account_pool_shares(db: str | PathLike[str], snapshot: int, account_id: int) -> list[tuple[str, int]]:
+    """Account ``account_id``'s (``accounts.id``) share of each pooled cost category of snapshot
+    ``snapshot``, in minor units, in the snapshot's pool order: ``[(category, share), ...]``.
+    Empty when the account is not in the snapshot or the snapshot keeps no shares (written
+    before schema v5). Reads eight bytes per pool. Raises ``RuntimeError`` for a missing store."""
+
 
 # --- history (segtui.history) ----------------------------------------------------------------
 

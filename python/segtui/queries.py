@@ -847,9 +847,10 @@ class AccountDetail:
     from the snapshot if it had no line item or cost by then: snapshot columns are then null).
     ``history``: its segments and figures in every snapshot (oldest first).
     ``direct_costs``: direct cost per category in the snapshot's window.
-    ``pools``: the snapshot's pooled categories with their driver and totals; the account's
-    allocated share is known in total only (``summary.allocated_cost``) unless the snapshot
-    has a single pool, in which case ``allocated`` is the account's share of it.
+    ``pools``: the snapshot's pooled categories with their driver and totals, and
+    ``account_allocated``: the account's share of each (they sum to
+    ``summary.allocated_cost``; null for snapshots written before schema v5 with several
+    pools, which kept the account's allocated cost in total only).
     ``line_items``: its most recent line items on or before the as-of date.
     """
 
@@ -870,6 +871,19 @@ def _window(snap: Snapshot) -> tuple[int | None, int]:
     if isinstance(window, int) and window > 0:
         return last - window + 1, last
     return None, last
+
+
+def account_pool_shares(
+    db_path: Path, snapshot_id: int, account: int, summary: pl.DataFrame, pools: pl.DataFrame
+) -> dict[str, int]:
+    """The account's share of each pooled category (minor units), as stored with the snapshot.
+    Snapshots written before schema v5 keep no shares: then only a single pool's share is known
+    (the account's whole allocated cost); otherwise the result is empty."""
+    shares = dict(_core_call(_core.account_pool_shares, str(db_path), snapshot_id, account))
+    if shares or pools.height != 1 or not summary.height:
+        return shares
+    total = summary.get_column("allocated_cost")[0]
+    return {} if total is None else {pools.get_column("category")[0]: int(total)}
 
 
 def account_detail(db_path: Path, account_key: str, snapshot_id: int, *, line_limit: int = 20) -> AccountDetail:
@@ -918,11 +932,11 @@ def account_detail(db_path: Path, account_key: str, snapshot_id: int, *, line_li
         [snap.id],
         ["text", "text", "int", "int", "int"],
     )
-    account_alloc = summary.get_column("allocated_cost")[0] if summary.height else None
-    if pools.height == 1 and account_alloc is not None:
-        pools = pools.with_columns(pl.lit(account_alloc, dtype=pl.Int64).alias("account_allocated"))
-    else:
-        pools = pools.with_columns(pl.lit(None, dtype=pl.Int64).alias("account_allocated"))
+    pools = pools.with_columns(
+        pl.col("category").replace_strict(
+            account_pool_shares(db_path, snap.id, acc, summary, pools), default=None, return_dtype=pl.Int64
+        ).alias("account_allocated")
+    )
     lines = line_items_frame(db_path, account_key=account_key, until=snap.as_of, limit=line_limit, newest_first=True)
     return AccountDetail(snap, summary, history, direct, pools, lines)
 

@@ -385,6 +385,17 @@ impl<'a> Decoded<'a> {
                     .join(",")
             });
         }
+        if !r.pool_shares.is_empty() && r.pool_shares.len() != r.pools.len() {
+            return Err(data(format!("{} pool share columns for {} pools", r.pool_shares.len(), r.pools.len())));
+        }
+        for (p, shares) in r.pools.iter().zip(&r.pool_shares) {
+            if !shares.is_empty() && shares.len() != n {
+                return Err(data(format!("pool {} has {} shares for {n} accounts", p.category, shares.len())));
+            }
+            if !shares.is_empty() && sum_i64(shares, "pool share")? != p.allocated {
+                return Err(data(format!("the shares of pool {} do not sum to its allocated amount", p.category)));
+            }
+        }
         let totals = [
             sum_i64(&s.revenue, "revenue")?,
             r.pools.iter().map(|p| p.pooled).sum::<i64>(),
@@ -465,6 +476,18 @@ fn finish_decoded(
         [&l[0], &l[1], &l[2], &l[3], &l[4], &l[5], &l[6], &l[7]]
     };
     insert_accounts(conn, r, new_id, n, &decoded.reasons, labels)?;
+    {
+        let mut ins = conn
+            .prepare("INSERT INTO snapshot_pool_shares(snapshot, category, data) VALUES (?1, ?2, ?3)")
+            .ctx("preparing the pool share insert")?;
+        for (p, shares) in r.pools.iter().zip(&r.pool_shares) {
+            if !shares.is_empty() {
+                let bytes: Vec<u8> = shares.iter().flat_map(|v| v.to_le_bytes()).collect();
+                ins.execute(params![new_id, p.category, bytes])
+                    .ctx(&format!("inserting the account shares of pool {}", p.category))?;
+            }
+        }
+    }
     let seconds = meta.seconds_before_write + pending.seconds_begin + t0.elapsed().as_secs_f64();
     conn.execute("UPDATE snapshots SET seconds = ?1 WHERE id = ?2", params![seconds, new_id])
         .ctx("recording the run's time")?;
@@ -613,6 +636,53 @@ fn insert_accounts(
         }
     }
     Ok(())
+}
+
+/// Account `account_id`'s share of each pooled category of snapshot `snapshot`, in the order
+/// of the snapshot's pools: `(category, share)` in minor units. Empty when the account is not in
+/// the snapshot or the snapshot keeps no shares (written before schema v5, or no pools).
+pub fn account_pool_shares(conn: &Connection, snapshot: i64, account_id: i64) -> Result<Vec<(String, i64)>> {
+    let present: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM snapshot_accounts WHERE snapshot = ?1 AND account = ?2)",
+            params![snapshot, account_id],
+            |r| r.get(0),
+        )
+        .ctx("finding the account in the snapshot")?;
+    if !present {
+        return Ok(Vec::new());
+    }
+    // the account's position among the snapshot's rows (a count over the primary key range)
+    let pos: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM snapshot_accounts WHERE snapshot = ?1 AND account < ?2",
+            params![snapshot, account_id],
+            |r| r.get(0),
+        )
+        .ctx("locating the account in the snapshot")?;
+    let rows: Vec<(i64, String)> = {
+        let mut st = conn
+            .prepare(
+                "SELECT id, category FROM snapshot_pool_shares WHERE snapshot = ?1 ORDER BY id",
+            )
+            .ctx("reading pool shares")?;
+        let it = st.query_map([snapshot], |r| Ok((r.get(0)?, r.get(1)?))).ctx("reading pool shares")?;
+        it.collect::<std::result::Result<_, _>>().ctx("reading pool shares")?
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (rowid, category) in rows {
+        // eight bytes out of the column, not the whole column
+        let blob = conn
+            .blob_open(rusqlite::MAIN_DB, "snapshot_pool_shares", "data", rowid, true)
+            .ctx("opening pool shares")?;
+        let mut buf = [0u8; 8];
+        let read = blob.read_at(&mut buf, (pos as usize) * 8).map_err(|e| data(format!("pool {category}: {e}")))?;
+        if read != 8 {
+            return Err(data(format!("the stored shares of pool {category} are shorter than the snapshot")));
+        }
+        out.push((category, i64::from_le_bytes(buf)));
+    }
+    Ok(out)
 }
 
 /// The snapshot with this id, if it exists: `(as_of_day, mode, config_fp, data_version)`.
