@@ -69,7 +69,8 @@ pub struct WrittenSnapshot {
 }
 
 /// Page cache of the writing connection (negative = KiB), unless the caller set one.
-/// 256 MB holds the dirty pages of a million-account snapshot; reads go through a memory map.
+/// 256 MB holds the dirty pages of a million-account snapshot. (No memory map: measured on a
+/// 12-snapshot series of a million accounts, mapping the store cost a third more system time.)
 const WRITE_CACHE_KIB: i64 = -262_144;
 
 fn data(msg: String) -> StoreIoError {
@@ -274,7 +275,7 @@ pub fn begin_snapshot<'c>(conn: &'c mut Connection, as_of_day: i32, mode: &str, 
     let cache_size: i64 = conn.query_row("PRAGMA cache_size", [], |row| row.get(0)).ctx("reading pragmas")?;
     if cache_size == -2000 {
         // SQLite's default (2 MB) spills the transaction's pages to the WAL and reads them back
-        conn.execute_batch(&format!("PRAGMA cache_size = {WRITE_CACHE_KIB}; PRAGMA mmap_size = 1073741824;"))
+        conn.execute_batch(&format!("PRAGMA cache_size = {WRITE_CACHE_KIB};"))
             .ctx("setting pragmas")?;
     }
     let referencing = referencing_tables(conn)?;
