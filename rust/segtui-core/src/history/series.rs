@@ -258,6 +258,7 @@ mod tests {
             assert!(p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()), "{what}: margin_pct {p} != {q}");
         }
         assert_eq!(a.pools, b.pools, "{what}: pools");
+        assert_eq!(a.pool_shares, b.pool_shares, "{what}: pool shares");
         assert_eq!(a.as_of_day, b.as_of_day);
         assert_eq!(a.rfm_segment_labels, b.rfm_segment_labels);
         assert_eq!(a.lifecycle_labels, b.lifecycle_labels);
