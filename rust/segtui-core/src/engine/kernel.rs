@@ -633,7 +633,10 @@ pub(crate) fn finish(
             }
         };
         // each pool's shares are kept (the account screen explains cost by category)
-        let mut share = vec![0i64; m];
+        // zeros written (in parallel) rather than calloc'ed: the allocation reads each entry
+        // before writing it, which on untouched zero pages costs two page faults instead of one
+        let mut share: Vec<i64> = Vec::with_capacity(m);
+        share.par_extend(rayon::iter::repeat_n(0i64, m));
         let done = allocate_into(pool, &weight_cache[wi].1, &mut share);
         if done {
             allocated.par_iter_mut().zip(share.par_iter()).with_min_len(1 << 14).for_each(|(a, s)| *a += s);
