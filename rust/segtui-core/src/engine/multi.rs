@@ -593,7 +593,7 @@ impl<'a> MultiPass<'a> {
         let evs = self.events.of(a);
         let costs = self.costs.of(a);
         let not_member = Agg { member: false, ..Agg::default() };
-        if lines.is_empty() && costs.is_empty() && !(saas && !evs.is_empty()) {
+        if lines.is_empty() && costs.is_empty() && (!saas || evs.is_empty()) {
             for p in &out.aggs {
                 // SAFETY: (day, account a) is written by this call only, within length n.
                 unsafe { p.0.add(a).write(not_member) };
