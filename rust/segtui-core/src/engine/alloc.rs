@@ -20,19 +20,38 @@ const SMALL: usize = 1 << 15;
 /// Shares of `pool` by `weights` (all ≥ 0). `None` when every weight is zero.
 pub fn largest_remainder(pool: i64, weights: &[i64]) -> Option<Vec<i64>> {
     let mut shares = vec![0i64; weights.len()];
-    allocate_into(pool, weights, &mut shares).then_some(shares)
+    let mut acc = vec![0i64; weights.len()];
+    allocate(pool, weights, WeightTotals::of(weights), &mut shares, &mut acc).then_some(shares)
 }
 
-/// Add the shares of `pool` by `weights` (all ≥ 0) to `acc` (same length). Returns `false`,
-/// leaving `acc` untouched, when every weight is zero. The caller guarantees that `acc` cannot
-/// overflow (e.g. Σ |pools| fits in i64 and `acc` starts at 0).
-pub fn allocate_into(pool: i64, weights: &[i64], acc: &mut [i64]) -> bool {
+/// What allocation needs to know about a weight vector besides its entries; computed once per
+/// driver and shared by every pool allocated by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightTotals {
+    total: i128,
+    wmax: i64,
+}
+
+impl WeightTotals {
+    pub fn of(weights: &[i64]) -> Self {
+        let (total, wmax) = weights
+            .par_iter()
+            .with_min_len(MIN_PAR)
+            .fold(|| (0i128, 0i64), |(t, m), &w| (t + w as i128, m.max(w)))
+            .reduce(|| (0i128, 0i64), |a, b| (a.0 + b.0, a.1.max(b.1)));
+        WeightTotals { total, wmax }
+    }
+}
+
+/// Write the shares of `pool` by `weights` (all ≥ 0; `totals` = [`WeightTotals::of`] them)
+/// into `share` (overwritten) and add them to `acc`; all three the same length. Returns
+/// `false`, leaving both untouched, when every weight is zero. The caller guarantees that `acc`
+/// cannot overflow (e.g. Σ |pools| fits in i64 and `acc` starts at 0).
+pub fn allocate(pool: i64, weights: &[i64], totals: WeightTotals, share: &mut [i64], acc: &mut [i64]) -> bool {
+    debug_assert_eq!(weights.len(), share.len());
     debug_assert_eq!(weights.len(), acc.len());
-    let (total, wmax) = weights
-        .par_iter()
-        .with_min_len(MIN_PAR)
-        .fold(|| (0i128, 0i64), |(t, m), &w| (t + w as i128, m.max(w)))
-        .reduce(|| (0i128, 0i64), |a, b| (a.0 + b.0, a.1.max(b.1)));
+    debug_assert_eq!(totals, WeightTotals::of(weights));
+    let WeightTotals { total, wmax } = totals;
     if total <= 0 {
         return false;
     }
@@ -40,11 +59,16 @@ pub fn allocate_into(pool: i64, weights: &[i64], acc: &mut [i64]) -> bool {
     let sign: i64 = if pool < 0 { -1 } else { 1 };
     let fast = total <= u64::MAX as i128 && (p as u128) * (wmax as u128) <= u64::MAX as u128;
     if fast {
-        fast_path(p, sign, weights, total as u64, acc);
+        fast_path(p, sign, weights, total as u64, share, acc);
     } else {
-        wide_path(p, sign, weights, total, acc);
+        wide_path(p, sign, weights, total, share);
+        add_into(acc, share);
     }
     true
+}
+
+fn add_into(acc: &mut [i64], share: &[i64]) {
+    acc.par_iter_mut().zip(share.par_iter()).with_min_len(MIN_PAR).for_each(|(a, &s)| *a += s);
 }
 
 /// Division by an invariant divisor `d ≥ 1` through `m = floor(2^64 / d)`: the estimate
@@ -76,24 +100,25 @@ impl Divider {
     }
 }
 
-fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, acc: &mut [i64]) {
+fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, share: &mut [i64], acc: &mut [i64]) {
     let div = Divider::new(total);
     let n = weights.len();
     let mut rems: Scratch<u64> = Scratch::new(n);
-    let given: u64 = acc
+    let given: u64 = share
         .par_iter_mut()
         .zip(rems.par_iter_mut())
         .zip(weights.par_iter())
         .with_min_len(MIN_PAR)
-        .map(|((a, r), &w)| {
+        .map(|((s, r), &w)| {
             let (q, rem) = div.div_rem(p * w as u64);
-            *a += sign * q as i64;
+            *s = sign * q as i64;
             *r = rem;
             q
         })
         .sum();
     let left = (p - given) as usize;
     if left == 0 {
+        add_into(acc, share);
         return;
     }
     if n < SMALL {
@@ -103,8 +128,9 @@ fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, acc: &mut [i64]) {
             cand.select_nth_unstable_by(left - 1, cmp);
         }
         for &(_, i) in &cand[..left] {
-            acc[i] += sign;
+            share[i] += sign;
         }
+        add_into(acc, share);
         return;
     }
     // Histogram the remainders by their top 16 bits (monotone in the remainder), find the
@@ -140,20 +166,30 @@ fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, acc: &mut [i64]) {
         above += hist[t] as usize;
     }
     let need = left - above;
-    let mut border: Vec<(u64, usize)> =
-        rems.iter().enumerate().filter(|(_, &r)| key(r) == t).map(|(i, &r)| (r, i)).collect();
+    let mut border: Vec<(u64, usize)> = rems
+        .par_iter()
+        .enumerate()
+        .with_min_len(MIN_PAR)
+        .filter(|&(_, &r)| key(r) == t)
+        .map(|(i, &r)| (r, i))
+        .collect();
     border.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    acc.par_iter_mut().zip(rems.par_iter()).with_min_len(MIN_PAR).for_each(|(a, &r)| {
-        if key(r) > t {
-            *a += sign;
-        }
-    });
+    // one pass: the units of the buckets above the border, and the shares into `acc`
+    share.par_iter_mut().zip(acc.par_iter_mut()).zip(rems.par_iter()).with_min_len(MIN_PAR).for_each(
+        |((s, a), &r)| {
+            if key(r) > t {
+                *s += sign;
+            }
+            *a += *s;
+        },
+    );
     for &(_, i) in &border[..need] {
+        share[i] += sign;
         acc[i] += sign;
     }
 }
 
-fn wide_path(p: u64, sign: i64, weights: &[i64], total: i128, acc: &mut [i64]) {
+fn wide_path(p: u64, sign: i64, weights: &[i64], total: i128, share: &mut [i64]) {
     let p = p as i128;
     let mut rems: Vec<(i128, usize)> = Vec::new();
     let mut given: i128 = 0;
@@ -161,7 +197,7 @@ fn wide_path(p: u64, sign: i64, weights: &[i64], total: i128, acc: &mut [i64]) {
         let x = p * w as i128; // < 2^64 · 2^63: fits i128
         let (q, r) = (x / total, x % total);
         given += q;
-        acc[i] += sign * q as i64;
+        share[i] = sign * q as i64;
         if r > 0 {
             rems.push((r, i));
         }
@@ -173,7 +209,7 @@ fn wide_path(p: u64, sign: i64, weights: &[i64], total: i128, acc: &mut [i64]) {
             rems.select_nth_unstable_by(left - 1, cmp);
         }
         for &(_, i) in &rems[..left] {
-            acc[i] += sign;
+            share[i] += sign;
         }
     }
 }
@@ -278,6 +314,18 @@ mod tests {
             let pool = if next() % 5 == 0 { -pool } else { pool };
             let got = largest_remainder(pool, &weights);
             assert_eq!(got, reference(pool, &weights), "round {round}");
+            // the shares are also added to what the accumulator held
+            let start: Vec<i64> = (0..n as i64).map(|i| i % 7 - 3).collect();
+            let (mut share, mut acc) = (vec![99i64; n], start.clone());
+            let done = allocate(pool, &weights, WeightTotals::of(&weights), &mut share, &mut acc);
+            assert_eq!(done, got.is_some());
+            match &got {
+                Some(g) => {
+                    assert_eq!(&share, g);
+                    assert!(acc.iter().zip(&start).zip(g).all(|((a, s), g)| *a == s + g), "round {round}");
+                }
+                None => assert_eq!(acc, start),
+            }
             if let Some(s) = got {
                 assert_eq!(s.iter().map(|&v| v as i128).sum::<i128>(), pool as i128);
             }

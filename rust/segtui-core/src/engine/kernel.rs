@@ -11,7 +11,7 @@
 //! 4. scores by the tie rule, pooled-cost allocation by largest remainders, quadrant medians;
 //! 5. health and lifecycle, and the output columns.
 
-use super::alloc::allocate_into;
+use super::alloc::{allocate, WeightTotals};
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig, CHURN_SIGNALS};
 use super::group::{bucket_shift, local_group, partition, Buckets};
 use super::mem::Scratch;
@@ -611,7 +611,7 @@ pub(crate) fn finish(
     }
     // Σ |pools| fits in i64, so no account's allocated total can overflow.
     let mut allocated: Scratch<i64> = Scratch::filled(m, 0);
-    let mut weight_cache: Vec<(String, Scratch<i64>)> = Vec::new();
+    let mut weight_cache: Vec<(String, Scratch<i64>, WeightTotals)> = Vec::new();
     let mut pool_shares: Vec<Vec<i64>> = Vec::new();
     for c in 0..ncat {
         if !pool_rows[c] {
@@ -624,23 +624,20 @@ pub(crate) fn finish(
             Driver::DriverUnits => format!("driver_units#{c}"),
             other => other.name(),
         };
-        let wi = match weight_cache.iter().position(|(k, _)| *k == cache_key) {
+        let wi = match weight_cache.iter().position(|(k, _, _)| *k == cache_key) {
             Some(i) => i,
             None => {
                 let w = driver_weights(fin, aggs, &drivers[c], c, unit_sums, kind_counts);
-                weight_cache.push((cache_key, w));
+                let totals = WeightTotals::of(&w);
+                weight_cache.push((cache_key, w, totals));
                 weight_cache.len() - 1
             }
         };
-        // each pool's shares are kept (the account screen explains cost by category)
-        // zeros written (in parallel) rather than calloc'ed: the allocation reads each entry
-        // before writing it, which on untouched zero pages costs two page faults instead of one
-        let mut share: Vec<i64> = Vec::with_capacity(m);
-        share.par_extend(rayon::iter::repeat_n(0i64, m));
-        let done = allocate_into(pool, &weight_cache[wi].1, &mut share);
-        if done {
-            allocated.par_iter_mut().zip(share.par_iter()).with_min_len(1 << 14).for_each(|(a, s)| *a += s);
-        }
+        // each pool's shares are kept (the account screen explains cost by category); the
+        // allocation overwrites them (fresh zero pages fault once) and adds them to `allocated`
+        let mut share: Vec<i64> = vec![0i64; m];
+        let (_, weights, totals) = &weight_cache[wi];
+        let done = allocate(pool, weights, *totals, &mut share, &mut allocated);
         pool_shares.push(if done { share } else { Vec::new() });
         pools.push(PoolAllocation {
             category: name.clone(),
