@@ -8,8 +8,10 @@ screens start tasks (``segtui.tui.tasks``) and apply their results when they arr
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,7 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from segtui.store import open_store
-from segtui.tui import actions, playbooks
+from segtui.tui import actions
 from segtui.tui.data import Snapshot, Store
 from segtui.tui.grid import Grid
 from segtui.tui.screens.base import BaseScreen
@@ -84,7 +85,8 @@ class SegtuiApp(App):
         self.store = Store(self.db_path)
         self.config_path = config_path or self.db_path.parent / "segtui.toml"
         self.keymap = actions.load_keymap(self.config_path)
-        self.segments = playbooks.load(self.db_path, self.config_path)
+        self._segments: Any = None
+        self._segments_lock = threading.Lock()
         self.snapshots: list[Snapshot] = []
         self.snapshot: Snapshot | None = None
         self.snapshots_loaded = False
@@ -92,6 +94,18 @@ class SegtuiApp(App):
         self.timings: list[tuple[str, float]] = []
 
     # --- start -----------------------------------------------------------------------------------
+
+    @property
+    def segments(self) -> Any:
+        """The store's segment configuration (``segtui.playbooks``), read on first use: the account
+        screen needs it, the first paint does not (reading it imports the rules engine). Raises
+        ``ConfigError`` for a malformed ``segtui.toml``."""
+        with self._segments_lock:
+            if self._segments is None:
+                from segtui.tui import playbooks
+
+                self._segments = playbooks.load(self.db_path, self.config_path)
+            return self._segments
 
     def get_default_screen(self) -> Screen:
         from segtui.tui.screens.overview import OverviewScreen
@@ -131,6 +145,11 @@ class SegtuiApp(App):
         def work() -> None:
             for name in ("accounts", "account", "migration", "profitability", "cohorts", "help", "prompt"):
                 importlib.import_module(f"segtui.tui.screens.{name}")
+            try:
+                self.segments  # noqa: B018 - read now, off the UI thread
+            except Exception:  # noqa: BLE001 - the account screen reports it where the playbook goes
+                pass
+            settle_memory()
 
         self.run_worker(work, thread=True, group="warm-up", exit_on_error=False)
 
@@ -243,6 +262,15 @@ class SegtuiApp(App):
         screen.start_task("score", "scoring the store", work, done, background=True)
 
 
+def settle_memory() -> None:
+    """Collect once, then move every object alive now (modules, classes, screens, caches) out of
+    the collector's sight (``gc.freeze``). With polars loaded a full collection walks tens of
+    thousands of long-lived objects and takes tens of milliseconds; left alone it fires at random
+    in the middle of painting a screen. Called after the first paint and after the warm-up."""
+    gc.collect()
+    gc.freeze()
+
+
 def _snapshot_line(s: Snapshot) -> str:
     from segtui.tui import fmt
 
@@ -251,6 +279,8 @@ def _snapshot_line(s: Snapshot) -> str:
 
 def run(db_path: Path) -> None:
     """Open the TUI on the store at ``db_path`` (migrating an older schema first)."""
+    from segtui.store import open_store
+
     conn = open_store(db_path)
     conn.close()
     SegtuiApp(Path(db_path)).run()

@@ -619,11 +619,29 @@ def pareto_share(frame: pl.DataFrame) -> float | None:
     return float(frame["revenue"].top_k(top).sum()) / total
 
 
-def group_accounts(frame: pl.DataFrame, by: str, value: str) -> pl.DataFrame:
-    column = GROUPINGS[by][0]
-    if value == NONE_LABEL:
-        return frame.filter(pl.col(column).is_null())
-    return frame.filter(pl.col(column) == value)
+def group_mask(frame: pl.DataFrame, by: str, value: str) -> np.ndarray:
+    """For each row of ``frame``, whether it is in the group ``value`` of grouping ``by``."""
+    col = frame.get_column(GROUPINGS[by][0])
+    hit = col.is_null() if value == NONE_LABEL else (col == value).fill_null(False)
+    return hit.to_numpy()
+
+
+def descending_order(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """Positions of ``frame``'s rows sorted by ``column``, largest first, nulls last, ties in frame
+    order (the order the account lists open in, computed once per snapshot)."""
+    return (
+        frame.select(pl.col(column).alias("k")).with_row_index("_i")
+        .sort("k", descending=True, nulls_last=True, maintain_order=True)
+        .get_column("_i").to_numpy().astype(np.int64)
+    )
+
+
+def group_positions(store: Store, snap: Snapshot, frame: pl.DataFrame, by: str, value: str) -> tuple[np.ndarray, np.ndarray]:
+    """The group's rows in ``frame`` (the snapshot's frame): their positions in frame order, and the
+    same by revenue, largest first (from the snapshot's revenue order: no sort per group)."""
+    mask = group_mask(frame, by, value)
+    order = store.memo(("revenue-order", *Store.key(snap)), lambda: descending_order(frame, "revenue"))
+    return np.flatnonzero(mask), order[mask[order]]
 
 
 def _align(a: pl.DataFrame, b: pl.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:

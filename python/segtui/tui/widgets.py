@@ -125,7 +125,7 @@ class TablePanel(Vertical):
         view = self.grid.view
         if view is None:
             return
-        shown, total = view.rows.height, view.source.height
+        shown, total = view.height, view.total
         parts = [f"{shown:,} {self.noun}" if shown == total else f"{shown:,} of {total:,} {self.noun}"]
         if view.sort:
             label = next((c.label for c in view.cols if c.key == view.sort[0]), view.sort[0])

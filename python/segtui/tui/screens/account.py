@@ -12,6 +12,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
+from segtui.errors import ConfigError
 from segtui.tui import actions, fmt
 from segtui.tui.data import QUADRANT_ACTIONS, Snapshot, Store, day_to_date
 from segtui.tui.grid import Grid, prepare
@@ -125,11 +126,15 @@ class AccountScreen(BaseScreen):
         snap = self.snap
         if snap is None:
             return
-        store, account = self.sapp.store, self.account
+        app, store, account = self.sapp, self.sapp.store, self.account
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             progress(None, "reading the account")
             data = account_data(store, snap, account)
+            try:
+                data["segments"] = app.segments
+            except ConfigError as e:  # the rest of the account is still worth showing
+                data["segments"] = e
             data["history_view"] = prepare(data["history"], HISTORY_COLS)
             data["items_view"] = prepare(data["items"][0], ITEM_COLS)
             return data
@@ -169,7 +174,7 @@ class AccountScreen(BaseScreen):
         else:
             self._show_scores(s, snap)
             self._show_money(s, data["costs"])
-            self._show_playbook(s)
+            self._show_playbook(s, data["segments"])
         self._show_chart(data["monthly"])
         self.query_one("#history-grid", Grid).show(data["history_view"])
         items, total = data["items"]
@@ -220,11 +225,15 @@ class AccountScreen(BaseScreen):
             rows.append(("quadrant", f"{s['quadrant']}: {QUADRANT_ACTIONS.get(s['quadrant'], '')}"))
         self.query_one("#money", Static).update(_kv(rows))
 
-    def _show_playbook(self, s: dict[str, Any]) -> None:
+    def _show_playbook(self, s: dict[str, Any], segments: Any) -> None:
         from segtui.tui.playbooks import WHO
 
         seg = s.get("primary_segment") or s["rfm_segment"]
-        pb = self.sapp.segments.playbook(seg)
+        if isinstance(segments, Exception):
+            self.query_one("#playbook", Static).update(Text(f"Playbook ({seg}): not shown, the configuration has an "
+                                                            f"error: {segments}"))
+            return
+        pb = segments.playbook(seg)
         if pb is None:
             self.query_one("#playbook", Static).update(
                 Text(f"Playbook ({seg}): none configured (add [playbooks.\"{seg}\"] to segtui.toml)"))

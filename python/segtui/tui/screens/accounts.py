@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 import polars as pl
 from textual import on
 from textual.app import ComposeResult
 
-from segtui.tui.data import GROUPINGS, Snapshot, Store, group_accounts
-from segtui.tui.grid import Grid, measure, prepare
+from segtui.tui.data import GROUPINGS, Snapshot, Store, group_positions
+from segtui.tui.grid import Grid, View, measure, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.widgets import TablePanel
@@ -32,7 +34,15 @@ def account_widths(store: Store, snap: Snapshot) -> tuple[int, ...]:
     return store.memo(("widths", *Store.key(snap)), lambda: measure(store.frame(snap), ACCOUNT_COLS))
 
 
-Loader = Callable[[Store, Snapshot, Callable[..., None], Callable[[], bool]], pl.DataFrame]
+Loader = Callable[[Store, Snapshot, Callable[..., None], Callable[[], bool]], "pl.DataFrame | Positions"]
+
+
+class Positions(NamedTuple):
+    """What a loader may return instead of a frame: rows of ``base`` by position (see ``grid.View``)."""
+
+    base: pl.DataFrame
+    members: np.ndarray
+    index: np.ndarray  # the members in the list's opening order
 
 
 class AccountsScreen(BaseScreen):
@@ -68,8 +78,10 @@ class AccountsScreen(BaseScreen):
     def for_group(cls, by: str, value: str) -> AccountsScreen:
         column, title = GROUPINGS[by]
 
-        def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> pl.DataFrame:
-            return group_accounts(store.frame(snap, progress, cancelled), by, value)
+        def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> Positions:
+            frame = store.frame(snap, progress, cancelled)
+            members, by_revenue = group_positions(store, snap, frame, by, value)
+            return Positions(frame, members, by_revenue)
 
         return cls(f"{value} ({title})", loader, export_name=f"{value}", short=value, snapshot_widths=True)
 
@@ -98,10 +110,16 @@ class AccountsScreen(BaseScreen):
         snapshot_widths = self.snapshot_widths
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
-            frame = loader(store, snap, progress, cancelled)
-            progress(None, f"sorting {frame.height:,} accounts")
+            got = loader(store, snap, progress, cancelled)
             widths = account_widths(store, snap) if snapshot_widths else None
-            return prepare(frame, cols, sort=sort, widths=widths)
+            if isinstance(got, Positions):
+                if sort == ("revenue", True):  # the opening order: already known
+                    shown = tuple(c for c in cols if c.key in got.base.columns)
+                    return View(got.base, shown, widths or measure(got.base[got.members], shown), sort, "",
+                                got.members, got.index)
+                return prepare(got.base, cols, sort=sort, widths=widths, members=got.members)
+            progress(None, f"sorting {got.height:,} accounts")
+            return prepare(got, cols, sort=sort, widths=widths)
 
         self.start_task("accounts", f"reading the accounts of {self.list_title}", work, self._show)
 

@@ -169,7 +169,7 @@ class BaseScreen(Screen):
         self.loaded()
         for panel in self.query(TablePanel):
             view = panel.grid.view
-            if view is None or view.source.height == 0:
+            if view is None or view.total == 0:
                 panel.set_extra("not read: cancelled (ctrl+r reads it again)")
 
     def reload(self) -> None:

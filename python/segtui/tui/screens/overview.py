@@ -10,8 +10,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from segtui.tui import actions, fmt
-from segtui.tui.data import (GROUP_ORDER, GROUPINGS, Snapshot, Store, figures, group_counts, pareto_share, rollup_frame,
-                             with_change)
+from segtui.tui.data import (GROUP_ORDER, GROUPINGS, Snapshot, Store, descending_order, figures, group_counts,
+                             pareto_share, rollup_frame, with_change)
 from segtui.tui.grid import Grid, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
@@ -209,8 +209,9 @@ class OverviewScreen(BaseScreen):
             from segtui.tui.screens.migration import migration_of
 
             if need_frame:
-                store.frame(snap, progress, cancelled)
+                frame = store.frame(snap, progress, cancelled)
                 account_widths(store, snap)
+                store.memo(("revenue-order", *Store.key(snap)), lambda: descending_order(frame, "revenue"))
             if need_prev:
                 store.labels(prev, progress, cancelled)
             if prev is not None:  # what the migration screen opens on
