@@ -269,7 +269,7 @@ class AccountScreen(BaseScreen):
         if top > low:
             ticks = [low + (top - low) * i / 4 for i in range(5)]
             plt.yticks(ticks, [fmt.money_short(round(t * 100)) for t in ticks])
-        if plot.display and self.has_class("-empty") is False:
+        if plot.display and not self.body_hidden:
             plot.refresh()
 
     # --- line items -----------------------------------------------------------------------------------

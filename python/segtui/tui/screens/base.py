@@ -107,7 +107,6 @@ class BaseScreen(Screen):
 
     DEFAULT_CSS = """
     BaseScreen { layout: vertical; layers: default overlay; }
-    BaseScreen.-empty .body { display: none; }
     .section-title { height: 1; margin: 1 0 0 0; padding: 0 1; text-style: bold; color: $text-accent; }
     .status { height: 1; padding: 0 1; color: $text-muted; }
     .empty { padding: 1 2; color: $text-warning; }
@@ -117,6 +116,7 @@ class BaseScreen(Screen):
         super().__init__()
         self._tasks: dict[str, Task] = {}
         self._seq = 0
+        self.body_hidden = False  # the body is kept out of the layout until the data arrives
 
     @property
     def sapp(self) -> SegtuiApp:
@@ -232,12 +232,19 @@ class BaseScreen(Screen):
 
     def on_mount(self) -> None:
         if self.HIDE_UNTIL_LOADED:
-            self.add_class("-empty")
+            # the body's own display style, not a class on the screen: a class change restyles
+            # every widget of the screen (tens of milliseconds), this only lays the body out again
+            self.body_hidden = True
+            for body in self.query(".body"):
+                body.display = False
         self._refresh_keys()
 
     def loaded(self) -> None:
         """The screen's data arrived (or will not): show its body."""
-        self.remove_class("-empty")
+        if self.body_hidden:
+            self.body_hidden = False
+            for body in self.query(".body"):
+                body.display = True
 
     def on_descendant_focus(self) -> None:
         self._refresh_keys()
