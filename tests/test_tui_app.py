@@ -378,7 +378,7 @@ async def test_help_lists_this_screens_keys(store: Path) -> None:
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
         assert "Migration — keys" in text
-        assert "Counts/revenue" in text and "Pick snapshot A" in text  # this screen's own actions
+        assert "Values" in text and "Pick snapshot A" in text  # this screen's own actions
         assert "Sort by the cursor's column" in text  # tables
         assert "quit on the first screen" in text  # everywhere
         await press(pilot, "escape")
@@ -629,3 +629,42 @@ async def test_no_color_is_respected(store: Path, monkeypatch: pytest.MonkeyPatc
         # figures carry their meaning in text: signs, labels, percentages
         text = "\n".join(_lines(app))
         assert "-2" in text and "+1" in text and "%" in text
+
+
+@aio
+async def test_key_bar_fits_an_80_column_terminal(store: Path) -> None:
+    """At 80x24 the footer shows whole entries only, help first, and says `? more` for the rest."""
+    from segtui.tui.screens.base import KeyBar
+
+    app = make_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for keys, screen_type in (((), OverviewScreen), (("enter",), AccountsScreen), (("enter",), AccountScreen),
+                                  (("m",), MigrationScreen), (("p",), ProfitabilityScreen), (("c",), CohortsScreen)):
+            await press(pilot, *keys)
+            assert isinstance(app.screen, screen_type)
+            bar = app.screen.query_one(KeyBar)
+            line = _lines80(app)[-1]
+            shown = bar.fit(78)
+            expected = "  ".join(f"{k} {label}" for k, label in shown)
+            assert line.strip() == expected, (screen_type.__name__, line)
+            assert len(line.rstrip()) <= 80
+            assert shown[0][1] == "Help"
+            if len(shown) < len(bar.entries) + 1:  # some left out: the bar says so, last
+                assert line.rstrip().endswith("? more")
+            if screen_type is MigrationScreen:
+                assert "t Values" in line  # the screen's own keys come before the generic ones
+            if screen_type is OverviewScreen:
+                assert "q Quit" in line  # q quits on the first screen
+        # the widest terminal shows them all
+        bar = app.screen.query_one(KeyBar)
+        assert [label for _k, label in bar.fit(500)] == [label for _k, label in bar.entries]
+        assert bar.fit(500)[-1][1] != "more"
+
+
+def _lines80(app: SegtuiApp) -> list[str]:
+    from rich.console import Console
+
+    console = Console(width=80, record=True, file=open("/dev/null", "w"), color_system=None)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()

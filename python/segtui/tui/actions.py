@@ -71,7 +71,7 @@ REGISTRY: tuple[NamedAction, ...] = (
     NamedAction("migration.pick_a", "a", "pick('a')", "From", "Pick snapshot A (from).", "migration"),
     NamedAction("migration.pick_b", "b", "pick('b')", "To", "Pick snapshot B (to).", "migration"),
     NamedAction("migration.map", "v", "next_map", "Map", "Switch the dimension: rfm11, rfm5, primary segment, quadrant, risk band, stage.", "migration"),
-    NamedAction("migration.values", "t", "next_values", "Counts/revenue", "Show accounts, revenue in A, or revenue in B.", "migration"),
+    NamedAction("migration.values", "t", "next_values", "Values", "Show accounts, revenue in A, or revenue in B.", "migration"),
     NamedAction("cohorts.basis", "t", "toggle_basis", "Logo/revenue", "Switch between logo and revenue retention.", "cohorts"),
 )
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Static
 
@@ -75,25 +76,56 @@ class TaskBar(Static):
 
 class KeyBar(Static):
     """The footer: this screen's keys, generated from the action registry (effective keys, after
-    ``[keys]`` rebinding), for the focused table, the screen and the app — help first."""
+    ``[keys]`` rebinding). Help comes first, then the screen's own keys, the focused table's, the
+    app's. Only whole entries are shown: when the terminal is too narrow for all of them, the ones
+    that do not fit are left out and the bar ends with ``? more`` (the help screen lists them all)."""
 
     DEFAULT_CSS = """
     KeyBar { dock: bottom; height: 1; background: $footer-background; color: $footer-foreground; padding: 0 1; }
     """
+    MORE = "more"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entries: list[tuple[str, str]] = []
 
     def refresh_keys(self, scopes: tuple[str, ...]) -> None:
         from segtui.tui.screens.help import key_text
 
         keymap = getattr(self.app, "keymap", {})
+        ordered = [s for s in scopes if s not in ("table", "app")] + [s for s in ("table", "app") if s in scopes]
         entries = [a for a in actions.REGISTRY if a.id == "app.help"]
-        entries += [a for scope in scopes for a in actions.in_scope(scope) if a.footer and a.id != "app.help"]
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, a in enumerate(entries):
+        entries += [a for scope in ordered for a in actions.in_scope(scope) if a.footer and a.id != "app.help"]
+        first = len(self.app.screen_stack) <= 1 or self.app.screen_stack[0] is self.screen
+        self.entries = [(key_text(self.app, actions.effective_keys(a, keymap)[:1]),
+                         "Quit" if first and a.id == "app.quit_or_back" else a.label) for a in entries]
+        self.refresh()
+
+    def fit(self, width: int) -> list[tuple[str, str]]:
+        """The entries that fit in ``width`` cells, in order, with ``(help key, "more")`` last when some
+        were left out."""
+        def size(items: list[tuple[str, str]]) -> int:
+            return sum(cell_len(k) + 1 + cell_len(label) for k, label in items) + 2 * max(len(items) - 1, 0)
+
+        if size(self.entries) <= width or not self.entries:
+            return list(self.entries)
+        more = (self.entries[0][0], self.MORE)
+        shown: list[tuple[str, str]] = []
+        for entry in self.entries:
+            if size([*shown, entry, more]) > width:
+                break
+            shown.append(entry)
+        return [*shown, more]
+
+    def render(self) -> Text:
+        width = max(self.size.width - 2, 0) if self.size.width else 200  # less the padding
+        text = Text(no_wrap=True, overflow="crop")
+        for i, (key, label) in enumerate(self.fit(width)):
             if i:
                 text.append("  ")
-            text.append(key_text(self.app, actions.effective_keys(a, keymap)[:1]), style="bold")
-            text.append(f" {a.label}")
-        self.update(text)
+            text.append(key, style="bold")
+            text.append(f" {label}")
+        return text
 
 
 class BaseScreen(Screen):
@@ -132,7 +164,10 @@ class BaseScreen(Screen):
         where = f"{self.sapp.store.path.name}"
         if snap is not None:
             where += f" · snapshot {snap.as_of} (#{snap.id})"
-        self.query_one("#title", TitleBar).update(f"segtui · {text}  [dim]{where}[/]")
+        title = Text(no_wrap=True, overflow="ellipsis")  # one line; a narrow terminal shows "…" at the end
+        title.append(f"segtui · {text}  ")
+        title.append(where, style="dim")
+        self.query_one("#title", TitleBar).update(title)
 
     # --- tasks --------------------------------------------------------------------------------
 
