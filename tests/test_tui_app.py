@@ -668,3 +668,73 @@ def _lines80(app: SegtuiApp) -> list[str]:
     console = Console(width=80, record=True, file=open("/dev/null", "w"), color_system=None)
     console.print(app.screen._compositor.render_update(full=True))
     return console.export_text().splitlines()
+
+
+@aio
+async def test_escape_cancels_scoring_and_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """Scoring runs in a child process; escape ends it midway and the store keeps its snapshots. The child
+    here is the real scorer, started after a pause so that escape lands while it runs."""
+    import sys
+
+    db = build_store(tmp_path / "cancel.db")
+    before = sql(db, "SELECT id, created_at, accounts FROM snapshots ORDER BY id")
+    rows_before = sql(db, "SELECT count(*), sum(revenue) FROM snapshot_accounts")
+    app = make_app(db)
+    marker = tmp_path / "child-started"
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c",
+        "import json, pathlib, sys, time\n"
+        f"pathlib.Path({str(marker)!r}).touch()\n"
+        "print(json.dumps({'progress': 'warming up'}), flush=True)\n"
+        "time.sleep(60)\n"
+        "from segtui.tui.scorer import main\n"
+        f"sys.exit(main([{str(db)!r}]))\n",
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("enter")
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if app.scoring is not None and "warming up" in app.scoring.label:
+                break
+        else:
+            raise AssertionError("the scoring child did not report progress")
+        await pilot.pause(0.3)  # past the task bar's delay
+        bar = "\n".join(_lines(app))
+        assert "scoring: warming up" in bar and "esc cancels" in bar
+        proc = app.scoring_run.proc
+        assert marker.exists() and proc.poll() is None
+        await pilot.press("escape")  # cancels the scoring, does not quit or go back
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.scoring is None:
+                break
+        else:
+            raise AssertionError("scoring was not cancelled")
+        assert proc.poll() is not None and proc.returncode != 0  # the child was ended
+        assert isinstance(app.screen, OverviewScreen)
+        assert any("Scoring cancelled" in n.message for n in app._notifications)
+        assert "esc cancels" not in "\n".join(_lines(app))
+    assert sql(db, "SELECT id, created_at, accounts FROM snapshots ORDER BY id") == before
+    assert sql(db, "SELECT count(*), sum(revenue) FROM snapshot_accounts") == rows_before
+
+
+@aio
+async def test_scoring_failure_is_reported(tmp_path: Path) -> None:
+    import sys
+
+    db = build_store(tmp_path / "fail.db")
+    app = make_app(db)
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c", "import json; print(json.dumps({'error': 'no line items to score', 'exit': 1})); raise SystemExit(1)"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "r", "enter")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.scoring is None:
+                break
+        assert app.scoring is None
+        assert any("Scoring failed: no line items to score" in n.message for n in app._notifications)

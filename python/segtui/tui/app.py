@@ -19,6 +19,7 @@ from typing import Any
 
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
 from textual.screen import Screen
 
 from segtui.tui import actions
@@ -27,6 +28,7 @@ from segtui.tui.grid import Grid
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.screens.help import HelpScreen
 from segtui.tui.screens.prompt import Confirm, Picker
+from segtui.tui.tasks import Task
 
 
 class ActionCommands(Provider):
@@ -90,6 +92,9 @@ class SegtuiApp(App):
         self.snapshots: list[Snapshot] = []
         self.snapshot: Snapshot | None = None
         self.snapshots_loaded = False
+        self.scoring: Task | None = None
+        self.scoring_run: Any = None
+        self._scoring_seq = 0
         self.settle_log: list[tuple[float, str, str]] = []
         self.timings: list[tuple[str, float]] = []
 
@@ -173,6 +178,8 @@ class SegtuiApp(App):
         screen = self.screen
         if isinstance(screen, BaseScreen) and screen.cancel_tasks():
             return
+        if self.cancel_scoring():
+            return
         if len(self.screen_stack) > 1:
             self.pop_screen()
 
@@ -230,36 +237,123 @@ class SegtuiApp(App):
             self.notify("Scoring is not part of this build yet; the snapshots already in the store can be browsed.",
                         title="Score", severity="warning", timeout=8)
             return
-        screen = self.screen
-        if not isinstance(screen, BaseScreen):
+        if self.scoring is not None:
+            self.notify("Scoring is already running (esc cancels it).", title="Score", timeout=4)
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self._start_scoring(screen)
+                self._start_scoring()
 
         self.push_screen(Confirm("Score the store now?", "This writes a snapshot as of the latest data (replacing one "
-                                 "of the same date and configuration). It runs in the background and cannot be "
-                                 "stopped halfway; keep browsing meanwhile."), answer)
+                                 "of the same date and configuration). It runs in the background: keep browsing "
+                                 "meanwhile; esc cancels it and leaves the store as it was."), answer)
 
-    def _start_scoring(self, screen: BaseScreen) -> None:
-        scoring = importlib.import_module("segtui.scoring")
-        db = self.db_path
+    # --- scoring (an app-wide task, in a child process) ----------------------------------------------
 
-        def work(progress, cancelled):  # noqa: ANN001 - task signature
-            progress(None, "scoring the store")
-            scoring.score_store(db, quiet=True, progress=lambda line: progress(None, f"scoring: {line.strip()}"))
-            return self.store.snapshots()
+    def scoring_argv(self) -> list[str] | None:
+        """The scoring child's command line (None: ``segtui.tui.scorer``'s own); tests replace it."""
+        return None
 
-        def done(snapshots: list[Snapshot]) -> None:
-            self.snapshots = snapshots
+    def _start_scoring(self) -> None:
+        from textual.worker import get_current_worker
+
+        from segtui.tui.scorer import ScoringRun, ScoringStopped
+
+        run = ScoringRun(self.db_path, self.scoring_argv())
+        self._scoring_seq += 1
+        seq = self._scoring_seq
+        task = Task("score", seq, "scoring the store")
+        store = self.store
+
+        def body() -> None:
+            worker = get_current_worker()
+            outcome: BaseException | None = None
+            try:
+                for line in run.lines(lambda: worker.is_cancelled):
+                    self.post_message(ScoringProgress(seq, line))
+            except ScoringStopped as e:
+                outcome = e
+            except Exception as e:  # noqa: BLE001 - reported on screen
+                outcome = e
+            try:
+                snapshots = store.snapshots()
+            except Exception:  # noqa: BLE001 - keep the list the app has
+                snapshots = None
+            self.post_message(ScoringEnded(seq, snapshots, outcome, run.snapshot_id))
+
+        self.scoring = task
+        self.scoring_run = run
+        task.worker = self.run_worker(body, thread=True, group="score", name="scoring", exit_on_error=False)
+        self._show_tasks()
+
+    def cancel_scoring(self) -> bool:
+        """Stop the running scoring run (the store keeps its previous snapshots); True if one ran."""
+        task = self.scoring
+        if task is None or task.worker is None:
+            return False
+        if not task.worker.is_cancelled:
+            task.worker.cancel()
+            task.label = "stopping the scoring run"
+            self._show_tasks()
+        return True
+
+    def on_scoring_progress(self, msg: ScoringProgress) -> None:
+        if self.scoring is not None and self.scoring.seq == msg.seq and not self.scoring.worker.is_cancelled:
+            self.scoring.label = f"scoring: {msg.line}"
+            self._show_tasks()
+
+    def on_scoring_ended(self, msg: ScoringEnded) -> None:
+        from segtui.tui.scorer import ScoringStopped
+
+        if self.scoring is None or self.scoring.seq != msg.seq:
+            return
+        self.scoring = None
+        self._show_tasks()
+        if msg.snapshots is not None:
+            self.snapshots = msg.snapshots
+        if isinstance(msg.outcome, ScoringStopped):
+            self.notify("Scoring cancelled: the store keeps the snapshots it had.", title="Score", timeout=6)
+        elif msg.outcome is not None:
+            self.notify(f"Scoring failed: {msg.outcome}", title="Score", severity="error", timeout=12)
+        else:
             self.notify("Scoring finished: showing the new snapshot.", title="Score", timeout=6)
-            if snapshots:
-                newest = max(snapshots, key=lambda s: (s.created_at, s.id))
+            written = [s for s in self.snapshots if s.id == msg.snapshot_id]
+            newest = written[0] if written else max(self.snapshots, key=lambda s: (s.created_at, s.id), default=None)
+            if newest is not None:
                 self.snapshot = None
                 self.set_snapshot(newest)
+        if isinstance(self.screen, BaseScreen):
+            self.call_after_refresh(self.note_settled, self.screen, "score")
 
-        screen.start_task("score", "scoring the store", work, done, background=True)
+    def _show_tasks(self) -> None:
+        screen = self.screen
+        if isinstance(screen, BaseScreen):
+            screen.show_tasks()
+
+    def app_tasks(self) -> list[Task]:
+        """Tasks of the whole app (scoring), shown on every screen's task bar."""
+        return [self.scoring] if self.scoring is not None else []
+
+    def on_unmount(self) -> None:
+        run = self.scoring_run
+        if self.scoring is not None and run is not None:
+            run.stop()  # quitting cancels a scoring run: the store keeps its previous snapshots
+
+
+class ScoringProgress(Message):
+    def __init__(self, seq: int, line: str) -> None:
+        super().__init__()
+        self.seq, self.line = seq, line
+
+
+class ScoringEnded(Message):
+    """The scoring child ended: ``outcome`` None (wrote ``snapshot_id``), ``ScoringStopped`` or the error."""
+
+    def __init__(self, seq: int, snapshots: list[Snapshot] | None, outcome: BaseException | None,
+                 snapshot_id: int | None) -> None:
+        super().__init__()
+        self.seq, self.snapshots, self.outcome, self.snapshot_id = seq, snapshots, outcome, snapshot_id
 
 
 def settle_memory() -> None:

@@ -214,11 +214,15 @@ class BaseScreen(Screen):
             load()
 
     def _show_tasks(self) -> None:
+        self.show_tasks()
+
+    def show_tasks(self) -> None:
+        """Show this screen's tasks and the app's (a scoring run) on the task bar."""
         try:
             bar = self.query_one("#tasks", TaskBar)
         except Exception:
             return
-        bar.show_tasks(list(self._tasks.values()))
+        bar.show_tasks(list(self._tasks.values()) + self.sapp.app_tasks())
 
     def _current(self, group: str, seq: int) -> Task | None:
         task = self._tasks.get(group)
@@ -273,6 +277,8 @@ class BaseScreen(Screen):
             for body in self.query(".body"):
                 body.display = False
         self._refresh_keys()
+        if self.sapp.scoring is not None:
+            self.show_tasks()
 
     def loaded(self) -> None:
         """The screen's data arrived (or will not): show its body."""
@@ -297,6 +303,8 @@ class BaseScreen(Screen):
             return
 
     def on_screen_resume(self) -> None:
+        if self.sapp.scoring is not None or self._tasks:
+            self.show_tasks()
         self.call_after_refresh(self.sapp.note_settled, self, "resume")
 
     @classmethod
