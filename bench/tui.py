@@ -206,7 +206,7 @@ def measure(db: Path, start_wall: float) -> dict:
                 (time.perf_counter() - t_pre) * 1000, (time.process_time() - c_pre) * 1000)
             results["open segment (enter on Champions)"] = await timed(pilot, "enter", AccountsScreen, "accounts")
             grid = app.screen.query_one("#accounts-grid")
-            rows = grid.view.rows.height
+            rows = grid.view.height
             results[f"scroll to the last of {rows:,} rows (G)"] = await timed_paint("G", lambda: grid.cursor_row == rows - 1)
             results["page up (ctrl+b)"] = await timed_paint("ctrl+b", lambda: grid.cursor_row < rows - 1)
             results["back to the first row (g)"] = await timed_paint("g", lambda: grid.cursor_row == 0)

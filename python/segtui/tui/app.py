@@ -24,7 +24,6 @@ from textual.screen import Screen
 
 from segtui.tui import actions
 from segtui.tui.data import Snapshot, Store
-from segtui.tui.grid import Grid
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.screens.help import HelpScreen
 from segtui.tui.screens.prompt import Confirm, Picker
@@ -44,6 +43,8 @@ class ActionCommands(Provider):
         screen = self.screen
 
         async def run() -> None:
+            from segtui.tui.grid import Grid
+
             if a.scope == "table":
                 focused = screen.focused if isinstance(screen.focused, Grid) else None
                 target = focused or next(iter(screen.query(Grid)), None)
@@ -89,6 +90,7 @@ class SegtuiApp(App):
         self.keymap = actions.load_keymap(self.config_path)
         self._segments: Any = None
         self._segments_lock = threading.Lock()
+        self._warmed = False
         self.snapshots: list[Snapshot] = []
         self.snapshot: Snapshot | None = None
         self.snapshots_loaded = False
@@ -140,12 +142,14 @@ class SegtuiApp(App):
         snap = snap or self.snapshot
         return None if snap is None else Store.previous(self.snapshots, snap)
 
-    def warm_up(self) -> None:
-        """After the first paint, import the other screens in the background so the first visit to
-        each is as quick as the next."""
-        if getattr(self, "_warmed", False):
-            return
-        self._warmed = True
+    def warm_up(self, *, now: bool = False) -> None:
+        """After the first paint, import the other screens (and read the playbooks) so the first visit
+        to each is as quick as the next; then settle memory (see :func:`settle_memory`). ``now``: do
+        it here (a worker's thread), else in a worker of its own. Runs once."""
+        with self._segments_lock:
+            if self._warmed:
+                return
+            self._warmed = True
 
         def work() -> None:
             for name in ("accounts", "account", "migration", "profitability", "cohorts", "help", "prompt"):
@@ -156,7 +160,10 @@ class SegtuiApp(App):
                 pass
             settle_memory()
 
-        self.run_worker(work, thread=True, group="warm-up", exit_on_error=False)
+        if now:
+            work()
+        else:
+            self.run_worker(work, thread=True, group="warm-up", exit_on_error=False)
 
     # --- measurement hooks (tests and bench/tui.py) -------------------------------------------------
 

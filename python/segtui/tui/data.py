@@ -27,10 +27,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING
 
 from segtui.store import readonly_uri
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+else:
+
+    class _OnFirstUse:
+        """A module imported when first used: the TUI's first paint (the snapshot list, read with
+        sqlite3) needs neither polars nor numpy, which take a third of the start-up to import."""
+
+        def __init__(self, name: str, alias: str) -> None:
+            self._name, self._alias = name, alias
+
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            module = importlib.import_module(self._name)
+            globals()[self._alias] = module  # later uses find the module itself
+            return getattr(module, attr)
+
+    np = _OnFirstUse("numpy", "np")
+    pl = _OnFirstUse("polars", "pl")
 
 EPOCH = dt.date(1970, 1, 1)
 

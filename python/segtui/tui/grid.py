@@ -265,14 +265,18 @@ class Grid(DataTable):
             return self.grid
 
     def __init__(self, cols: Sequence[Col], *, export_name: str = "table", id: str | None = None,
-                 classes: str | None = None, sortable: bool = True, fixed_columns: int = 0) -> None:
+                 classes: str | None = None, sortable: bool = True, fixed_columns: int = 0,
+                 view: View | None = None) -> None:
         self.cols = tuple(cols)
-        self.view: View | None = None
         self.export_name = export_name
         self.sortable = sortable
-        empty = prepare(pl.DataFrame({c.key: [] for c in cols}), cols)
-        self.view = empty
-        super().__init__(backend=FrameBackend(empty), column_labels=[Text(c.label) for c in cols], id=id, classes=classes,
+        if view is None:  # empty until ``show``
+            view = prepare(pl.DataFrame({c.key: [] for c in cols}), cols)
+        else:
+            self.cols = view.cols
+        self.view: View | None = view
+        super().__init__(backend=FrameBackend(view), column_labels=[Text(_label(c, view.sort)) for c in self.cols],
+                         id=id, classes=classes,
                          render_markup=False, max_column_content_width=MAX_WIDTH, null_rep="", cursor_type="cell",
                          zebra_stripes=True, fixed_columns=fixed_columns)
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from segtui.tui import fmt
-from segtui.tui.grid import Grid
+
+if TYPE_CHECKING:  # the grid module loads polars and the table widget: imported with the first table
+    from segtui.tui.grid import Grid
 
 
 class Figures(Static):
@@ -107,24 +109,24 @@ class TablePanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Label(self.title_text, classes="panel-title")
         yield self.grid
-        yield Label("", classes="panel-status")
+        yield Label(self.status_text(), classes="panel-status")
 
     def set_title(self, text: str) -> None:
         self.title_text = text
-        self.query_one(".panel-title", Label).update(text)
+        if self.is_mounted:
+            self.query_one(".panel-title", Label).update(text)
 
     def set_extra(self, text: str) -> None:
         self.extra = text
         self._status()
 
-    @on(Grid.Changed)
-    def _changed(self, event: Grid.Changed) -> None:
+    def on_grid_changed(self, event: Grid.Changed) -> None:
         self._status()
 
-    def _status(self) -> None:
+    def status_text(self) -> str:
         view = self.grid.view
         if view is None:
-            return
+            return ""
         shown, total = view.height, view.total
         parts = [f"{shown:,} {self.noun}" if shown == total else f"{shown:,} of {total:,} {self.noun}"]
         if view.sort:
@@ -134,4 +136,8 @@ class TablePanel(Vertical):
             parts.append(f"filter: {view.filter}")
         if self.extra:
             parts.append(self.extra)
-        self.query_one(".panel-status", Label).update(" · ".join(parts))
+        return " · ".join(parts)
+
+    def _status(self) -> None:
+        for label in self.query(".panel-status").results(Label):
+            label.update(self.status_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -294,9 +295,9 @@ class BaseScreen(Screen):
         self._refresh_keys()
 
     def _refresh_keys(self) -> None:
-        from segtui.tui.grid import Grid
-
-        scopes = tuple(s for s in (("table" if isinstance(self.focused, Grid) else ""), self.SCOPE, "app") if s)
+        grid = sys.modules.get("segtui.tui.grid")  # not imported yet: no table on screen (first paint)
+        in_table = grid is not None and isinstance(self.focused, grid.Grid)
+        scopes = tuple(s for s in (("table" if in_table else ""), self.SCOPE, "app") if s)
         try:
             self.query_one("#keys", KeyBar).refresh_keys(scopes)
         except Exception:
