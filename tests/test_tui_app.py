@@ -738,3 +738,34 @@ async def test_scoring_failure_is_reported(tmp_path: Path) -> None:
                 break
         assert app.scoring is None
         assert any("Scoring failed: no line items to score" in n.message for n in app._notifications)
+
+
+@aio
+async def test_reused_screens_show_the_new_subject(store: Path) -> None:
+    """Account lists and account screens are composed once and reused: a second visit shows the new
+    account and list, never the previous one's."""
+    from segtui.tui.screens.base import KeyBar
+
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")  # Champions
+        first_list = app.screen
+        assert isinstance(first_list, AccountsScreen)
+        g = grid(app, "#accounts-grid")
+        keys = column(g, "account_key")
+        await press(pilot, "enter")
+        account_screen = app.screen
+        assert isinstance(account_screen, AccountScreen)
+        assert keys[0] in screen_text(app)
+        await press(pilot, "escape")
+        await press(pilot, "j", "enter")
+        assert app.screen is account_screen  # the same screen, reused
+        text = screen_text(app)
+        assert keys[1] in text and f"{keys[0]} " not in text
+        assert "q Back" in "  ".join(f"{k} {label}" for k, label in app.screen.query_one(KeyBar).entries)
+        await press(pilot, "escape", "escape", "j", "enter")  # the next segment: Loyal
+        assert app.screen is first_list
+        assert "Loyal" in screen_text(app) and "Champions (" not in screen_text(app)
+        assert all(v == "Loyal" for v in column(grid(app, "#accounts-grid"), "rfm_segment"))
+        assert grid(app, "#accounts-grid").export_name == "Loyal"

@@ -91,6 +91,7 @@ class SegtuiApp(App):
         self._segments: Any = None
         self._segments_lock = threading.Lock()
         self._warmed = False
+        self._pools: dict[str, list[BaseScreen]] = {}
         self.snapshots: list[Snapshot] = []
         self.snapshot: Snapshot | None = None
         self.snapshots_loaded = False
@@ -225,6 +226,49 @@ class SegtuiApp(App):
         if isinstance(self.screen, kind) or self._no_snapshot():
             return
         self.push_screen(kind())
+
+    def open_screen(self, screen: BaseScreen) -> None:
+        """Push ``screen``; for a kind of screen that can be reused (``REUSE``), a composed one of that
+        kind not on the stack now shows ``screen``'s subject instead: composing and styling a screen
+        is most of the time it takes to open it. Two of each kind are kept."""
+        kind = type(screen)
+        if not kind.REUSE:
+            self.push_screen(screen)
+            return
+        pool = self._pools.setdefault(kind.__name__, [])
+        free = next((s for s in pool if s not in self.screen_stack), None)
+        if free is not None:
+            free.adopt(screen)
+            self.push_screen(free)
+            return
+        if len(pool) < 2:
+            pool.append(screen)
+            self.install_screen(screen, name=f"{kind.__name__}-{len(pool)}")
+        self.push_screen(screen)
+
+    async def prewarm(self) -> None:
+        """Compose one account list and one account screen ahead of time, off screen, for the pool of
+        :meth:`open_screen`, so that even the first visit to each skips composing and styling them.
+        Runs on the UI loop after the background read; logs ``warm`` when done."""
+        from textual.widget import AwaitMount
+
+        from segtui.tui.screens.account import AccountScreen
+        from segtui.tui.screens.accounts import AccountsScreen
+
+        register = getattr(self, "_register", None)  # Textual's own way to mount a screen it will show later
+        for kind in (AccountsScreen, AccountScreen):
+            pool = self._pools.setdefault(kind.__name__, [])
+            if pool or register is None:
+                continue
+            screen = kind.blank()
+            pool.append(screen)
+            self.install_screen(screen, name=f"{kind.__name__}-1")
+            try:
+                await AwaitMount(screen, register(self, screen))
+            except Exception:  # noqa: BLE001 - a screen that could not be prepared is composed when opened
+                pool.remove(screen)
+                self.uninstall_screen(screen)
+        self.note_settled(self.screen, "warm")
 
     def action_pick_snapshot(self) -> None:
         if self._no_snapshot():

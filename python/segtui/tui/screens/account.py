@@ -92,12 +92,19 @@ class AccountScreen(BaseScreen):
     AccountScreen #history, AccountScreen #items { margin: 1 0 0 0; }
     """
 
+    REUSE = ("account", "fixed_snapshot")
+
     def __init__(self, account: int, *, snapshot: Snapshot | None = None) -> None:
         super().__init__()
         self.account = account
         self.fixed_snapshot = snapshot
         self.page = 0
         self.total_items = 0
+
+    @classmethod
+    def blank(cls) -> AccountScreen:
+        """A screen with no account yet (composed ahead of time, see ``SegtuiApp.prewarm``)."""
+        return cls(0)
 
     @property
     def snap(self) -> Snapshot | None:
@@ -119,8 +126,9 @@ class AccountScreen(BaseScreen):
                              noun="line items on this page", id="items")
 
     def on_mount(self) -> None:
-        self.set_title(f"Account #{self.account}")
-        self.load()
+        if self.account:  # 0: composed ahead of time, no account yet
+            self.set_title(f"Account #{self.account}")
+            self.load()
 
     def load(self) -> None:
         snap = self.snap
@@ -143,6 +151,13 @@ class AccountScreen(BaseScreen):
 
     def snapshot_changed(self) -> None:
         self.fixed_snapshot = None
+        if self.account:
+            self.load()
+
+    def reopen(self) -> None:
+        self.page, self.total_items = 0, 0
+        self.query_one("#account-body", VerticalScroll).scroll_home(animate=False)
+        self.set_title(f"Account #{self.account}")
         self.load()
 
     def _show(self, data: dict[str, Any]) -> None:

@@ -61,6 +61,8 @@ class AccountsScreen(BaseScreen):
     AccountsScreen #accounts > Grid { height: 1fr; }
     """
 
+    REUSE = ("snapshot_widths", "list_title", "short", "loader", "export_name", "extra_cols", "sort", "fixed_snapshot")
+
     def __init__(self, title: str, loader: Loader, *, export_name: str, extra_cols: Sequence[Col] = (),
                  sort: tuple[str, bool] | None = ("revenue", True), snapshot: Snapshot | None = None,
                  short: str | None = None, snapshot_widths: bool = False) -> None:
@@ -85,6 +87,11 @@ class AccountsScreen(BaseScreen):
 
         return cls(f"{value} ({title})", loader, export_name=f"{value}", short=value, snapshot_widths=True)
 
+    @classmethod
+    def blank(cls) -> AccountsScreen:
+        """A list with nothing in it yet (composed ahead of time, see ``SegtuiApp.prewarm``)."""
+        return cls("", None, export_name="accounts")  # type: ignore[arg-type]
+
     @property
     def snap(self) -> Snapshot | None:
         return self.fixed_snapshot or self.sapp.snapshot
@@ -99,6 +106,8 @@ class AccountsScreen(BaseScreen):
         self.load()
 
     def load(self) -> None:
+        if self.loader is None:  # composed ahead of time: nothing to show yet
+            return
         snap = self.snap
         self.set_title(f"Accounts: {self.short}")
         if snap is None:
@@ -126,6 +135,7 @@ class AccountsScreen(BaseScreen):
     def _show(self, view: Any) -> None:
         self.loaded()
         grid = self.query_one("#accounts-grid", Grid)
+        grid.export_name = self.export_name  # a reused screen: this list's name, not the last one's
         grid.show(view)
         grid.focus()
         snap = self.snap
@@ -134,11 +144,11 @@ class AccountsScreen(BaseScreen):
         )
 
     def snapshot_changed(self) -> None:
-        if self.fixed_snapshot is None:
+        if self.fixed_snapshot is None and self.loader is not None:
             self.load()
 
     @on(Grid.Opened, "#accounts-grid")
     def _open(self, event: Grid.Opened) -> None:
         from segtui.tui.screens.account import AccountScreen
 
-        self.app.push_screen(AccountScreen(int(event.row["account"]), snapshot=self.snap))
+        self.sapp.open_screen(AccountScreen(int(event.row["account"]), snapshot=self.snap))

@@ -272,14 +272,35 @@ class BaseScreen(Screen):
 
     def on_mount(self) -> None:
         if self.HIDE_UNTIL_LOADED:
-            # the body's own display style, not a class on the screen: a class change restyles
-            # every widget of the screen (tens of milliseconds), this only lays the body out again
-            self.body_hidden = True
-            for body in self.query(".body"):
-                body.display = False
+            self.hide_body()
         self._refresh_keys()
         if self.sapp.scoring is not None:
             self.show_tasks()
+
+    def hide_body(self) -> None:
+        """Keep the body out of the layout until :meth:`loaded`. The body's own display style, not a
+        class on the screen: a class change restyles every widget of the screen (tens of
+        milliseconds), this only lays the body out again."""
+        self.body_hidden = True
+        for body in self.query(".body"):
+            body.display = False
+
+    # --- reuse (see SegtuiApp.open_screen) ---------------------------------------------------------
+
+    #: the attributes that say what the screen shows; a screen that has them can be reused for
+    #: another subject (composed and styled once, not at every visit)
+    REUSE: ClassVar[tuple[str, ...]] = ()
+
+    def adopt(self, other: BaseScreen) -> None:
+        """Show what ``other`` (a screen of the same kind, never mounted) was made to show."""
+        for name in self.REUSE:
+            setattr(self, name, getattr(other, name))
+        self.hide_body()
+        self.reopen()
+
+    def reopen(self) -> None:
+        """Hook: load the subject :meth:`adopt` gave this screen."""
+        self.reload()
 
     def loaded(self) -> None:
         """The screen's data arrived (or will not): show its body."""
@@ -304,6 +325,7 @@ class BaseScreen(Screen):
             return
 
     def on_screen_resume(self) -> None:
+        self._refresh_keys()  # "q Back" or "q Quit" depends on where the screen is in the stack
         if self.sapp.scoring is not None or self._tasks:
             self.show_tasks()
         self.call_after_refresh(self.sapp.note_settled, self, "resume")

@@ -202,7 +202,7 @@ class MigrationScreen(BaseScreen):
 
         extra = [Col("from", f"in A ({a.as_of})")]
         title = f"{src} → {dst}" if src != NEW_LABEL else f"new in {dst}"
-        self.app.push_screen(AccountsScreen(title, loader, export_name=f"moved-{src}-to-{dst}", extra_cols=extra,
+        self.sapp.open_screen(AccountsScreen(title, loader, export_name=f"moved-{src}-to-{dst}", extra_cols=extra,
                                             snapshot=b))
 
     # --- actions --------------------------------------------------------------------------------------

@@ -243,6 +243,7 @@ class OverviewScreen(BaseScreen):
         def done(_ok: bool) -> None:
             if self.data is not None and (self.data.get("change_pending") or need_frame):
                 self.load_groups()
+            app.run_worker(app.prewarm(), group="prewarm", exit_on_error=False)
 
         self.start_task("preload", f"reading the accounts of {snap.as_of}", work, done, background=True)
         return True
@@ -275,4 +276,4 @@ class OverviewScreen(BaseScreen):
 
         if self.data is None or event.grid.id != "segments-grid":
             return
-        self.app.push_screen(AccountsScreen.for_group(self.data["by"], event.row["group"]))
+        self.sapp.open_screen(AccountsScreen.for_group(self.data["by"], event.row["group"]))
