@@ -225,6 +225,10 @@ class Store:
                 self._memo.popitem(last=False)
         return value
 
+    def has_memo(self, key: tuple[Any, ...]) -> bool:
+        with self._lock:
+            return key in self._memo
+
     @staticmethod
     def key(snap: Snapshot) -> tuple[int, str]:
         return (snap.id, snap.created_at)

@@ -61,7 +61,8 @@ class AccountsScreen(BaseScreen):
     AccountsScreen #accounts > Grid { height: 1fr; }
     """
 
-    REUSE = ("snapshot_widths", "list_title", "short", "loader", "export_name", "extra_cols", "sort", "fixed_snapshot")
+    REUSE = ("snapshot_widths", "list_title", "short", "loader", "export_name", "extra_cols", "sort", "fixed_snapshot",
+             "in_memory")
 
     def __init__(self, title: str, loader: Loader, *, export_name: str, extra_cols: Sequence[Col] = (),
                  sort: tuple[str, bool] | None = ("revenue", True), snapshot: Snapshot | None = None,
@@ -75,6 +76,9 @@ class AccountsScreen(BaseScreen):
         self.extra_cols = tuple(extra_cols)
         self.sort = sort
         self.fixed_snapshot = snapshot
+        #: ``in_memory(store, snap)``: the loader only picks rows of frames already in memory (a few
+        #: milliseconds): the list is then built at once, without a worker and a second paint
+        self.in_memory: Callable[[Store, Snapshot], bool] | None = None
 
     @classmethod
     def for_group(cls, by: str, value: str) -> AccountsScreen:
@@ -85,7 +89,14 @@ class AccountsScreen(BaseScreen):
             members, by_revenue = group_positions(store, snap, frame, by, value)
             return Positions(frame, members, by_revenue)
 
-        return cls(f"{value} ({title})", loader, export_name=f"{value}", short=value, snapshot_widths=True)
+        def in_memory(store: Store, snap: Snapshot) -> bool:
+            key = Store.key(snap)
+            return (store.cached_frame(snap) is not None and store.has_memo(("revenue-order", *key))
+                    and store.has_memo(("widths", *key)))
+
+        screen = cls(f"{value} ({title})", loader, export_name=f"{value}", short=value, snapshot_widths=True)
+        screen.in_memory = in_memory
+        return screen
 
     @classmethod
     def blank(cls) -> AccountsScreen:
@@ -130,6 +141,11 @@ class AccountsScreen(BaseScreen):
             progress(None, f"sorting {got.height:,} accounts")
             return prepare(got, cols, sort=sort, widths=widths)
 
+        if self.in_memory is not None and self.in_memory(store, snap):
+            self.drop_task("accounts")
+            self._show(work(lambda *_: None, lambda: False))
+            self.call_after_refresh(self.sapp.note_settled, self, "accounts")
+            return
         self.start_task("accounts", f"reading the accounts of {self.list_title}", work, self._show)
 
     def _show(self, view: Any) -> None:
@@ -137,7 +153,7 @@ class AccountsScreen(BaseScreen):
         grid = self.query_one("#accounts-grid", Grid)
         grid.export_name = self.export_name  # a reused screen: this list's name, not the last one's
         grid.show(view)
-        grid.focus()
+        self.set_focus(grid)  # at once (focus() waits a turn: a second paint)
         snap = self.snap
         self.query_one("#accounts", TablePanel).set_title(
             f"{self.list_title} as of {snap.as_of}" if snap else self.list_title

@@ -181,6 +181,14 @@ class BaseScreen(Screen):
         task.worker = run_in_thread(self, task, fn, done)
         self._show_tasks()
 
+    def drop_task(self, group: str) -> None:
+        """Forget the task of ``group`` (cancelled; its result, if it comes, is ignored)."""
+        task = self._tasks.pop(group, None)
+        if task is not None:
+            if task.worker is not None:
+                task.worker.cancel()
+            self._show_tasks()
+
     def running(self, group: str) -> bool:
         return group in self._tasks
 
