@@ -767,5 +767,9 @@ async def test_reused_screens_show_the_new_subject(store: Path) -> None:
         await press(pilot, "escape", "escape", "j", "enter")  # the next segment: Loyal
         assert app.screen is first_list
         assert "Loyal" in screen_text(app) and "Champions (" not in screen_text(app)
+        painted = "\n".join(_lines(app))
+        assert "accounts · sorted by revenue ▼ descending" in painted  # the status line whole, not cut
+        for screen_kind in (AccountsScreen, AccountScreen):  # composed ahead, then reused
+            assert len(app._pools[screen_kind.__name__]) == 1
         assert all(v == "Loyal" for v in column(grid(app, "#accounts-grid"), "rfm_segment"))
         assert grid(app, "#accounts-grid").export_name == "Loyal"

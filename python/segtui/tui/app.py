@@ -240,6 +240,8 @@ class SegtuiApp(App):
         if free is not None:
             free.adopt(screen)
             self.push_screen(free)
+            # lay it out again once it is the screen shown: it may have been composed off screen
+            free.call_after_refresh(free.refresh, layout=True)
             return
         if len(pool) < 2:
             pool.append(screen)

@@ -93,8 +93,8 @@ class TablePanel(Vertical):
 
     DEFAULT_CSS = """
     TablePanel { height: auto; }
-    TablePanel > .panel-title { height: 1; padding: 0 1; text-style: bold; color: $text-accent; }
-    TablePanel > .panel-status { height: 1; padding: 0 1; color: $text-muted; }
+    TablePanel > .panel-title { width: 1fr; height: 1; padding: 0 1; text-style: bold; color: $text-accent; }
+    TablePanel > .panel-status { width: 1fr; height: 1; padding: 0 1; color: $text-muted; }
     TablePanel > Grid { height: auto; }
     """
 
