@@ -694,6 +694,8 @@ async def test_escape_cancels_scoring_and_leaves_the_store_as_it_was(tmp_path: P
         await settle(pilot)
         await pilot.press("r")
         await pilot.pause()
+        painted = " ".join(line.strip(" │") for line in _lines(app))
+        assert "esc cancels it and leaves the store as it was." in painted  # the dialog's text whole
         await pilot.press("enter")
         for _ in range(400):
             await pilot.pause(0.02)
@@ -773,3 +775,42 @@ async def test_reused_screens_show_the_new_subject(store: Path) -> None:
             assert len(app._pools[screen_kind.__name__]) == 1
         assert all(v == "Loyal" for v in column(grid(app, "#accounts-grid"), "rfm_segment"))
         assert grid(app, "#accounts-grid").export_name == "Loyal"
+
+
+@aio
+async def test_scoring_stopped_after_its_commit_shows_the_snapshot(tmp_path: Path) -> None:
+    """Escape after the core has committed the snapshot (the child still packing): the snapshot is whole,
+    and the TUI says so and shows it rather than claiming nothing changed."""
+    import sys
+
+    db = build_store(tmp_path / "late.db")
+    app = make_app(db)
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c",
+        "import json, sys, time\n"
+        "from segtui.scoring import score_store\n"
+        f"score_store({str(db)!r}, quiet=True)\n"
+        "print(json.dumps({'progress': 'packing'}), flush=True)\n"
+        "time.sleep(60)\n",
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = {s.id for s in app.snapshots}
+        await press(pilot, "r")
+        await pilot.press("enter")
+        for _ in range(1000):
+            await pilot.pause(0.02)
+            if app.scoring is not None and "packing" in app.scoring.label:
+                break
+        else:
+            raise AssertionError("the child did not get to packing")
+        await pilot.press("escape")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.scoring is None:
+                break
+        await settle(pilot)
+        new = [s for s in app.snapshots if s.id not in before]
+        assert len(new) == 1 and app.snapshot == new[0]
+        assert any(f"stopped after it had written snapshot #{new[0].id}" in n.message for n in app._notifications)
+        assert not any("keeps the snapshots it had" in n.message for n in app._notifications)

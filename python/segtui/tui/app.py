@@ -98,6 +98,7 @@ class SegtuiApp(App):
         self.scoring: Task | None = None
         self.scoring_run: Any = None
         self._scoring_seq = 0
+        self._scoring_before: set[tuple[int, str]] = set()
         self.settle_log: list[tuple[float, str, str]] = []
         self.timings: list[tuple[str, float]] = []
 
@@ -337,6 +338,7 @@ class SegtuiApp(App):
 
         self.scoring = task
         self.scoring_run = run
+        self._scoring_before = {(x.id, x.created_at) for x in self.snapshots}
         task.worker = self.run_worker(body, thread=True, group="score", name="scoring", exit_on_error=False)
         self._show_tasks()
 
@@ -365,7 +367,16 @@ class SegtuiApp(App):
         self._show_tasks()
         if msg.snapshots is not None:
             self.snapshots = msg.snapshots
-        if isinstance(msg.outcome, ScoringStopped):
+        written = [x for x in msg.snapshots or [] if (x.id, x.created_at) not in self._scoring_before]
+        if isinstance(msg.outcome, ScoringStopped) and written:
+            # stopped after the core had committed: the snapshot is whole (only the history views'
+            # packed copy of it may be missing, and they read the rows instead)
+            snap = written[-1]
+            self.notify(f"Scoring was stopped after it had written snapshot #{snap.id} as of {snap.as_of}: that "
+                        "snapshot is complete, showing it.", title="Score", timeout=10)
+            self.snapshot = None
+            self.set_snapshot(snap)
+        elif isinstance(msg.outcome, ScoringStopped):
             self.notify("Scoring cancelled: the store keeps the snapshots it had.", title="Score", timeout=6)
         elif msg.outcome is not None:
             self.notify(f"Scoring failed: {msg.outcome}", title="Score", severity="error", timeout=12)
