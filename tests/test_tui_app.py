@@ -706,6 +706,11 @@ async def test_escape_cancels_scoring_and_leaves_the_store_as_it_was(tmp_path: P
         await pilot.pause(0.3)  # past the task bar's delay
         bar = "\n".join(_lines(app))
         assert "scoring: warming up" in bar and "esc cancels" in bar
+        app.scoring.label = "scoring: " + "a very long progress line from the core " * 5
+        app.screen.show_tasks()
+        await pilot.pause()
+        line = next(x for x in _lines(app) if "⏳" in x)
+        assert line.rstrip().endswith("esc cancels") and "…" in line  # the label gives way, not the hint
         proc = app.scoring_run.proc
         assert marker.exists() and proc.poll() is None
         await pilot.press("escape")  # cancels the scoring, does not quit or go back

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.widgets import Static
 
@@ -70,7 +70,14 @@ class TaskBar(Static):
         else:
             how = f"{fmt.bar(task.fraction, 12):<12}│ {task.fraction * 100:3.0f} %"
         hint = "esc cancels" if any(not t.background for t in visible) else "in the background"
-        self.update(f"⏳ {task.label}{more}  {how}  [dim]{hint}[/]")
+        # the label gives way (ends with "…") so that the time and the hint always show
+        tail = f"{more}  {how}  "
+        room = (self.size.width or self.app.size.width) - 2 - cell_len("⏳ ") - cell_len(tail) - cell_len(hint)
+        label = task.label if cell_len(task.label) <= room else set_cell_size(task.label, max(room - 1, 0)) + "…"
+        text = Text(no_wrap=True, overflow="crop")
+        text.append(f"⏳ {label}{tail}")
+        text.append(hint, style="dim")
+        self.update(text)
         if not self.display:
             self.display = True
 
