@@ -780,6 +780,12 @@ async def test_reused_screens_show_the_new_subject(store: Path) -> None:
             assert len(app._pools[screen_kind.__name__]) == 1
         assert all(v == "Loyal" for v in column(grid(app, "#accounts-grid"), "rfm_segment"))
         assert grid(app, "#accounts-grid").export_name == "Loyal"
+        await press(pilot, "escape", "m")
+        migration = app.screen
+        assert isinstance(migration, MigrationScreen) and migration.a.id == 2 and migration.b.id == 3
+        await press(pilot, "v", "escape", "m")  # another dimension, then a new visit: the defaults again
+        assert app.screen is migration and migration.map == "rfm11"
+        assert "by rfm11" in screen_text(app) and grid(app, "#matrix-grid").view.height > 0
 
 
 @aio

@@ -226,7 +226,7 @@ class SegtuiApp(App):
         kind = {"migration": MigrationScreen, "profitability": ProfitabilityScreen, "cohorts": CohortsScreen}[name]
         if isinstance(self.screen, kind) or self._no_snapshot():
             return
-        self.push_screen(kind())
+        self.open_screen(kind())
 
     def open_screen(self, screen: BaseScreen) -> None:
         """Push ``screen``; for a kind of screen that can be reused (``REUSE``), a composed one of that
@@ -250,20 +250,22 @@ class SegtuiApp(App):
         self.push_screen(screen)
 
     async def prewarm(self) -> None:
-        """Compose one account list and one account screen ahead of time, off screen, for the pool of
+        """Compose an account list, an account screen and a migration screen ahead of time, off screen, for the pool of
         :meth:`open_screen`, so that even the first visit to each skips composing and styling them.
         Runs on the UI loop after the background read; logs ``warm`` when done."""
         from textual.widget import AwaitMount
 
         from segtui.tui.screens.account import AccountScreen
         from segtui.tui.screens.accounts import AccountsScreen
+        from segtui.tui.screens.migration import MigrationScreen
 
         register = getattr(self, "_register", None)  # Textual's own way to mount a screen it will show later
-        for kind in (AccountsScreen, AccountScreen):
+        for kind, make in ((AccountsScreen, AccountsScreen.blank), (AccountScreen, AccountScreen.blank),
+                           (MigrationScreen, MigrationScreen.make_blank)):
             pool = self._pools.setdefault(kind.__name__, [])
             if pool or register is None:
                 continue
-            screen = kind.blank()
+            screen = make()
             pool.append(screen)
             self.install_screen(screen, name=f"{kind.__name__}-1")
             try:

@@ -227,7 +227,7 @@ class OverviewScreen(BaseScreen):
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             from segtui.tui.screens.accounts import account_widths
-            from segtui.tui.screens.migration import migration_of
+            from segtui.tui.screens.migration import migration_views
 
             if need_frame:
                 frame = store.frame(snap, progress, cancelled)
@@ -236,7 +236,7 @@ class OverviewScreen(BaseScreen):
             if need_prev:
                 store.labels(prev, progress, cancelled)
             if prev is not None:  # what the migration screen opens on
-                migration_of(store, prev, snap, "rfm_segment", progress, cancelled)
+                migration_views(store, app.db_path, prev, snap, "rfm_segment", "accounts", progress, cancelled)
             app.warm_up(now=True)
             return True
 
