@@ -825,3 +825,18 @@ async def test_scoring_stopped_after_its_commit_shows_the_snapshot(tmp_path: Pat
         assert len(new) == 1 and app.snapshot == new[0]
         assert any(f"stopped after it had written snapshot #{new[0].id}" in n.message for n in app._notifications)
         assert not any("keeps the snapshots it had" in n.message for n in app._notifications)
+
+
+@aio
+async def test_a_screen_still_being_composed_ahead_is_not_reused(store: Path) -> None:
+    """Opening a list while the one composed ahead is not mounted yet opens a new one (reusing it would
+    let its own mount handler hide the data just shown)."""
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pending = AccountsScreen.blank()  # never mounted
+        app._pools["AccountsScreen"] = [pending]
+        await press(pilot, "enter")
+        assert isinstance(app.screen, AccountsScreen) and app.screen is not pending
+        assert not app.screen.body_hidden and grid(app, "#accounts-grid").view.height > 0
+        assert any("accounts · sorted by revenue" in line for line in _lines(app))

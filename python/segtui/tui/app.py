@@ -237,12 +237,10 @@ class SegtuiApp(App):
             self.push_screen(screen)
             return
         pool = self._pools.setdefault(kind.__name__, [])
-        free = next((s for s in pool if s not in self.screen_stack), None)
+        free = next((s for s in pool if s.is_mounted and s not in self.screen_stack), None)
         if free is not None:
             free.adopt(screen)
             self.push_screen(free)
-            # lay it out again once it is the screen shown: it may have been composed off screen
-            free.call_after_refresh(free.refresh, layout=True)
             return
         if len(pool) < 2:
             pool.append(screen)
@@ -266,12 +264,17 @@ class SegtuiApp(App):
             if pool or register is None:
                 continue
             screen = make()
-            pool.append(screen)
-            self.install_screen(screen, name=f"{kind.__name__}-1")
+            self.install_screen(screen, name=f"{kind.__name__}-ahead")
             try:
                 await AwaitMount(screen, register(self, screen))
             except Exception:  # noqa: BLE001 - a screen that could not be prepared is composed when opened
-                pool.remove(screen)
+                self.uninstall_screen(screen)
+                continue
+            # in the pool once composed (opened before that, it would be shown and then hidden by its
+            # own mount handler); one opened meanwhile may have filled the pool
+            if len(pool) < 2:
+                pool.append(screen)
+            else:
                 self.uninstall_screen(screen)
         self.note_settled(self.screen, "warm")
 
