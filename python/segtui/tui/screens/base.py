@@ -157,6 +157,7 @@ class BaseScreen(Screen):
         self._tasks: dict[str, Task] = {}
         self._seq = 0
         self.body_hidden = False  # the body is kept out of the layout until the data arrives
+        self.has_data = False
 
     @property
     def sapp(self) -> SegtuiApp:
@@ -286,7 +287,8 @@ class BaseScreen(Screen):
         """Hook: the app's current snapshot changed; reload what depends on it."""
 
     def on_mount(self) -> None:
-        if self.HIDE_UNTIL_LOADED:
+        # a subclass's mount handler may run first and show its data at once: never hide it then
+        if self.HIDE_UNTIL_LOADED and not self.has_data:
             self.hide_body()
         self._refresh_keys()
         if self.sapp.scoring is not None:
@@ -297,6 +299,7 @@ class BaseScreen(Screen):
         class on the screen: a class change restyles every widget of the screen (tens of
         milliseconds), this only lays the body out again."""
         self.body_hidden = True
+        self.has_data = False
         for body in self.query(".body"):
             body.display = False
 
@@ -319,6 +322,7 @@ class BaseScreen(Screen):
 
     def loaded(self) -> None:
         """The screen's data arrived (or will not): show its body."""
+        self.has_data = True
         if self.body_hidden:
             self.body_hidden = False
             for body in self.query(".body"):
