@@ -307,11 +307,26 @@ class Store:
             return cached
         return self._cached("labels", snap, self._load_labels, progress, cancelled)
 
+    def frame_on_disk(self, snap: Snapshot) -> bool:
+        """Whether ``queries.snapshot_frame`` keeps a copy of ``snap``'s frame beside the store (then
+        reading the whole frame, memory-mapped, is quicker than a narrow read of the rows)."""
+        from segtui import queries
+
+        folder = queries.frame_cache_dir(self.path)
+        try:
+            return any(folder.glob(f"snapshot-{snap.id}-*.arrow"))
+        except OSError:
+            return False
+
     def group_frame(self, snap: Snapshot, column: str, progress: Progress = _no_progress,
                     cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
-        """What :func:`rollup_frame` needs for one grouping: from memory when possible, else one narrow read."""
+        """What :func:`rollup_frame` needs for one grouping: from memory when possible, else from the
+        whole frame when a copy of it is kept beside the store (the background read needs it next
+        anyway), else one narrow read of the rows."""
         with self._lock:
             frame = self._caches["frame"].get((snap.id, snap.created_at))
+        if frame is None and self.frame_on_disk(snap):
+            frame = self.frame(snap, progress, cancelled)
         if frame is not None:
             return frame.select(column, *GROUP_FIGURES)
         from segtui import queries

@@ -220,7 +220,9 @@ class OverviewScreen(BaseScreen):
         snap, prev = app.snapshot, app.previous_snapshot()
         if snap is None:
             return False
-        need_frame = store.cached_frame(snap) is None
+        key = Store.key(snap)
+        need_frame = (store.cached_frame(snap) is None or not store.has_memo(("revenue-order", *key))
+                      or not store.has_memo(("widths", *key)))
         need_prev = prev is not None and store.cached_labels(prev) is None
         if not (need_frame or need_prev):
             return False
