@@ -842,3 +842,48 @@ async def test_a_screen_still_being_composed_ahead_is_not_reused(store: Path) ->
         assert isinstance(app.screen, AccountsScreen) and app.screen is not pending
         assert not app.screen.body_hidden and grid(app, "#accounts-grid").view.height > 0
         assert any("accounts · sorted by revenue" in line for line in _lines(app))
+
+
+@aio
+async def test_month_chart_draws_bars_line_and_labels() -> None:
+    from textual.app import App
+
+    from segtui.tui.widgets import MonthChart
+
+    months = [f"2025-{m:02d}" for m in range(1, 7)]
+    revenue = [100_00, 0, 400_00, 200_00, -50_00, 300_00]  # a month with nothing, one with refunds only
+    cost = [50_00, 50_00, 100_00, 0, 0, 150_00]
+
+    class ChartApp(App):
+        def compose(self):  # noqa: ANN202
+            yield MonthChart(id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(60, 16)) as pilot:
+        chart = app.query_one(MonthChart)
+        chart.set_data(months, revenue, cost)
+        await pilot.pause()
+        lines = str(chart.render()).splitlines()
+    assert lines[0].startswith("█ net revenue (bars)") and "x direct cost (line, x)" in lines[0]
+    plot = lines[1:-2]
+    yw = plot[0].index("┤")
+    body = [line[yw + 1:] for line in plot]
+    top_row = body[0]
+    assert "█" in top_row  # the largest month (400.00) reaches the top
+    assert plot[0][:yw].strip() == "400.00"
+    columns_with_bar = {c for line in body for c, ch in enumerate(line) if ch == "█"}
+    assert all(line.count("x") <= 6 for line in body) and sum(line.count("x") for line in body) == 6
+    # the empty month draws no bar: between the first and the third month's bars there is a gap of
+    # at least one bar's width
+    runs, prev = [], -2
+    for c in sorted(columns_with_bar):
+        if c != prev + 1:
+            runs.append([c])
+        else:
+            runs[-1].append(c)
+        prev = c
+    assert len(runs) == 5  # six months, one of them empty
+    negative = [i for i, line in enumerate(body) if "█" in line and i > [j for j, lab in enumerate(plot) if lab[:yw].strip() == "0.00"][0]]
+    assert negative  # the refunds-only month goes below zero
+    labels = lines[-1].split()  # whole months, in order, never run together
+    assert labels and labels[0] == "2025-01" and all(t in months for t in labels) and labels == sorted(labels)

@@ -10,7 +10,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Static
-from textual_plotext import PlotextPlot
 
 from segtui.errors import ConfigError
 from segtui.tui import actions, fmt
@@ -18,7 +17,7 @@ from segtui.tui.data import QUADRANT_ACTIONS, Snapshot, Store, day_to_date
 from segtui.tui.grid import Grid, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
-from segtui.tui.widgets import TablePanel
+from segtui.tui.widgets import MonthChart, TablePanel
 
 PAGE = 50
 
@@ -88,7 +87,7 @@ class AccountScreen(BaseScreen):
     AccountScreen #cards { height: auto; margin: 1 0 0 0; }
     AccountScreen #cards > Static { width: 1fr; height: auto; border: round $primary 60%; padding: 0 1; }
     AccountScreen #playbook { height: auto; border: round $accent 60%; padding: 0 1; margin: 1 0 0 0; }
-    AccountScreen #chart { height: 14; margin: 1 0 0 0; }
+    AccountScreen #chart { margin: 1 0 0 0; }
     AccountScreen #history, AccountScreen #items { margin: 1 0 0 0; }
     """
 
@@ -119,7 +118,7 @@ class AccountScreen(BaseScreen):
                 yield Static("", id="money")
             yield Static("", id="playbook")
             yield Label("Net revenue and direct cost by month", classes="section-title")
-            yield PlotextPlot(id="chart")
+            yield MonthChart(id="chart")
             yield TablePanel("Segment history (every snapshot)", Grid(HISTORY_COLS, export_name="history", id="history-grid"),
                              noun="snapshots", id="history")
             yield TablePanel("Line items (newest first)", Grid(ITEM_COLS, export_name="line-items", id="items-grid"),
@@ -268,24 +267,8 @@ class AccountScreen(BaseScreen):
         self.query_one("#playbook", Static).update(text)
 
     def _show_chart(self, monthly: pl.DataFrame) -> None:
-        plot = self.query_one("#chart", PlotextPlot)
-        plt = plot.plt
-        plt.clear_figure()
-        months = monthly["month"].to_list()
-        rev = [v / 100 for v in monthly["revenue"].to_list()]  # plotting only; figures elsewhere are exact
-        cost = [v / 100 for v in monthly["direct_cost"].to_list()]
-        xs = list(range(len(months)))
-        plt.bar(xs, rev, label="net revenue (bars)", marker="█", width=0.6)
-        plt.plot(xs, cost, label="direct cost (line, x)", marker="x")
-        step = max(1, len(months) // 8)
-        plt.xticks(xs[::step], months[::step])
-        top = max([*rev, *cost, 0.0])
-        low = min([*rev, *cost, 0.0])
-        if top > low:
-            ticks = [low + (top - low) * i / 4 for i in range(5)]
-            plt.yticks(ticks, [fmt.money_short(round(t * 100)) for t in ticks])
-        if plot.display and not self.body_hidden:
-            plot.refresh()
+        self.query_one("#chart", MonthChart).set_data(
+            monthly["month"].to_list(), monthly["revenue"].to_list(), monthly["direct_cost"].to_list())
 
     # --- line items -----------------------------------------------------------------------------------
 
