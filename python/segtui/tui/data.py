@@ -211,7 +211,7 @@ class Store:
                 cache.clear()
             self._memo.clear()
 
-    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], *, keep: int = 16) -> Any:
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], *, keep: int = 48) -> Any:
         """``compute()`` once per ``key`` (which must name the snapshots it depends on, by id and
         creation time): results the background read prepares so screens open without computing."""
         with self._lock:

@@ -86,7 +86,8 @@ class AccountsScreen(BaseScreen):
 
         def loader(store: Store, snap: Snapshot, progress: Any, cancelled: Any) -> Positions:
             frame = store.frame(snap, progress, cancelled)
-            members, by_revenue = group_positions(store, snap, frame, by, value)
+            members, by_revenue = store.memo(("group", *Store.key(snap), by, value),
+                                             lambda: group_positions(store, snap, frame, by, value))
             return Positions(frame, members, by_revenue)
 
         def in_memory(store: Store, snap: Snapshot) -> bool:

@@ -11,8 +11,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from segtui.tui import actions, fmt
-from segtui.tui.data import (GROUP_ORDER, GROUPINGS, Snapshot, Store, descending_order, figures, group_counts,
-                             pareto_share, rollup_frame, with_change)
+from segtui.tui.data import (GROUP_ORDER, GROUPINGS, NONE_LABEL, Snapshot, Store, descending_order, figures,
+                             group_counts, group_positions, pareto_share, rollup_frame, with_change)
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.widgets import Figures, ShareBars, TablePanel
 
@@ -217,7 +217,7 @@ class OverviewScreen(BaseScreen):
         False when there is nothing to read."""
         app = self.sapp
         store = app.store
-        snap, prev = app.snapshot, app.previous_snapshot()
+        snap, prev, by = app.snapshot, app.previous_snapshot(), self.by
         if snap is None:
             return False
         key = Store.key(snap)
@@ -228,6 +228,8 @@ class OverviewScreen(BaseScreen):
             return False
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            import polars as pl
+
             from segtui.tui.screens.accounts import account_widths
             from segtui.tui.screens.migration import migration_views
 
@@ -235,6 +237,11 @@ class OverviewScreen(BaseScreen):
                 frame = store.frame(snap, progress, cancelled)
                 account_widths(store, snap)
                 store.memo(("revenue-order", *Store.key(snap)), lambda: descending_order(frame, "revenue"))
+                # every group of the table shown: opening one then only picks its arrays up
+                column = GROUPINGS[by][0]
+                for value in frame.get_column(column).cast(pl.String).fill_null(NONE_LABEL).unique().to_list():
+                    store.memo(("group", *Store.key(snap), by, value),
+                               lambda value=value: group_positions(store, snap, frame, by, value))
             if need_prev:
                 store.labels(prev, progress, cancelled)
             if prev is not None:  # what the migration screen opens on
