@@ -432,7 +432,12 @@ from segtui.cli import main
 try:
     main(sys.argv[1:])
 finally:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: this process's own peak. ru_maxrss would report the benchmark parent's size when it
+    # was larger: Linux carries the maximum over fork + exec.
+    try:
+        peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"wall": time.perf_counter() - t, "peak_kb": peak}), file=sys.stderr)
 """
 

@@ -976,5 +976,26 @@ def assert_snapshot_matches_reference(conn: Any, snapshot: int, world: World | N
     }
     if stored_pools != {p.category: vars(p) for p in ref.pools}:
         diffs.append(f"pools: stored {stored_pools} reference {[vars(p) for p in ref.pools]}")
+    # each account's share of each pool (schema v5): little-endian i64, in account order
+    has_shares = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'snapshot_pool_shares'").fetchone()
+    if has_shares:
+        order = sorted(got)
+        shares = dict(
+            conn.execute("SELECT category, data FROM snapshot_pool_shares WHERE snapshot = ?", (snapshot,)).fetchall()
+        )
+        # stored: every pool with an allocation, never an unallocated one (a zero pool may go either way)
+        must = {p.category for p in ref.pools if p.allocated != 0}
+        may = {p.category for p in ref.pools if p.unallocated == 0}
+        if not must <= set(shares) <= may:
+            diffs.append(f"pool shares stored for {sorted(shares)}; allocated pools {sorted(must)}")
+        for category, data in shares.items():
+            values = [int.from_bytes(data[8 * i : 8 * i + 8], "little", signed=True) for i in range(len(data) // 8)]
+            if len(values) != len(order):
+                diffs.append(f"pool {category}: {len(values)} shares for {len(order)} accounts")
+                continue
+            for a, v in zip(order, values, strict=True):
+                expect = ref.accounts[a].allocated_by_category.get(category, 0)
+                if v != expect:
+                    diffs.append(f"account id {a + 1} share of pool {category}: stored {v} reference {expect}")
     assert not diffs, "\n".join(diffs[:20]) + (f"\n... {len(diffs)} differences" if len(diffs) > 20 else "")
     return ref

@@ -205,8 +205,8 @@ EXPECTED_REJECTS = [
     (7, "amount", "bad_amount"),
     (8, None, "wrong_field_count"),
     (9, None, "wrong_field_count"),
-    (10, None, "bad_quoting"),
-    (11, None, "bad_encoding"),
+    (10, "amount", "bad_quoting"),  # a quote inside the unquoted amount field
+    (11, "account_id", "bad_encoding"),  # latin1 bytes in the account id
     (12, "occurred_at", "missing_date"),
 ]
 

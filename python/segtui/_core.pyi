@@ -60,8 +60,9 @@ class Importer:
         """``meta.data_version`` as seen inside this import's transaction."""
     def expect_rows(self, n: int) -> bool:
         """Announce the row count before the first batch; True when secondary indexes are deferred."""
-    def add_bad_records(self, bad: list[tuple[int, str, str, str]], blank: list[int]) -> None:
-        """Rows a structural pass could not read (row, reason, message, raw text) and blank rows."""
+    def add_bad_records(self, bad: list[tuple[int, str, str, str, str | None]], blank: list[int]) -> None:
+        """Rows a structural pass could not read (row, reason, message, raw text, the column at
+        fault when the problem lies in one field) and blank rows."""
     def add_batch(self, columns: dict[str, TextSpec], first_row: int) -> None:
         """Every column of the batch by source name; ``first_row`` = rows given before. Releases the GIL."""
     def stats_json(self) -> str:
@@ -75,13 +76,13 @@ Chunks = list[tuple[int, int, int]]
 
 def scan_csv(
     path: str | os.PathLike[str], delimiter: str = ",", quote: str = '"', chunk_rows: int = 200_000
-) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int], Chunks]:
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str, str | None]], list[int], Chunks]:
     """Structural pass: ``(sha256, bytes, header, records, bad, blank, chunks)``; ``chunks`` are
     ``(start, end, rows)`` byte ranges of at most ``chunk_rows`` data records."""
 
 def scan_ndjson(
     path: str | os.PathLike[str], chunk_rows: int = 200_000
-) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str]], list[int], Chunks]:
+) -> tuple[str, int, list[str], int, list[tuple[int, str, str, str, str | None]], list[int], Chunks]:
     """Structural pass over JSON lines: ``(sha256, bytes, keys, records, bad, blank, chunks)``."""
 
 def write_clean_csv(
@@ -235,6 +236,12 @@ def score_store(
 
 def cache_path(db: str | PathLike[str]) -> Path:
     """The column cache of the store at ``db`` (``<db>.cols``)."""
+
+def account_pool_shares(db: str | PathLike[str], snapshot: int, account_id: int) -> list[tuple[str, int]]:
+    """Account ``account_id``'s (``accounts.id``) share of each pooled cost category of snapshot
+    ``snapshot``, in minor units, in the snapshot's pool order: ``[(category, share), ...]``.
+    Empty when the account is not in the snapshot or the snapshot keeps no shares (written
+    before schema v5). Reads eight bytes per pool. Raises ``RuntimeError`` for a missing store."""
 
 
 # --- history (segtui.history) ----------------------------------------------------------------

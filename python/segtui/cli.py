@@ -20,14 +20,37 @@ from segtui.errors import SegtuiError
 from segtui.store import resolve_db_path
 
 # Each module defines click commands in a module-level ``COMMANDS`` list.
-COMMAND_MODULES: list[str] = [
-    "segtui.commands.demo_cmd",
-    "segtui.commands.import_cmd",
-    "segtui.commands.score_cmd",
-    "segtui.commands.listing_cmd",
-    "segtui.commands.history_cmd",
-    "segtui.commands.rules_cmd",
-]
+# Command name -> the module that defines it. Modules are imported when their command runs (or
+# for --help), so `segtui score` starts its work before polars, pyarrow and the rules engine
+# are imported, and the TUI does not import the command modules at all.
+LAZY_COMMANDS: dict[str, str] = {
+    "demo": "segtui.commands.demo_cmd",
+    "import": "segtui.commands.import_cmd",
+    "score": "segtui.commands.score_cmd",
+    "segments": "segtui.commands.listing_cmd",
+    "accounts": "segtui.commands.listing_cmd",
+    "account": "segtui.commands.listing_cmd",
+    "export": "segtui.commands.listing_cmd",
+    "migration": "segtui.commands.history_cmd",
+    "cohorts": "segtui.commands.history_cmd",
+    "playbook": "segtui.commands.rules_cmd",
+    "primary": "segtui.commands.rules_cmd",
+    "validate": "segtui.commands.rules_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported from :data:`LAZY_COMMANDS` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            module = importlib.import_module(LAZY_COMMANDS[cmd_name])
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
 
 
 @dataclass
@@ -42,6 +65,7 @@ def diag(msg: str) -> None:
 
 
 @click.group(
+    cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -84,14 +108,11 @@ def open_tui(db: Path) -> None:
     tui.run(db)
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+def all_commands() -> dict[str, click.Command]:
+    """Every subcommand, by name (imports every command module)."""
+    for name in LAZY_COMMANDS:
+        cli.get_command(click.Context(cli), name)
+    return dict(cli.commands)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -366,7 +366,7 @@ def _import_one(
     with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=db_path.parent) as tmp:
         tmpdir = Path(tmp)
         source = path
-        bad: list[tuple[int, str, str, str]] = []
+        bad: list[tuple[int, str, str, str, str | None]] = []
         blank: list[int] = []
         total: int | None = None
         if fmt == "csv":
@@ -446,7 +446,7 @@ def _import_one(
         if not mapping:
             if bad:
                 # no readable row to take column names from, only broken ones: refuse the file
-                row, reason, message, _ = bad[0]
+                row, reason, message, *_ = bad[0]
                 raise DataError(
                     f"{path}: no readable rows; {len(bad)} rows are broken ({reason}, e.g. row {row}: {message}); "
                     "nothing was imported"
@@ -567,7 +567,7 @@ _STRUCTURE_HINTS = {
 }
 
 
-def _refuse_if_structure_all_bad(label: str, bad: Sequence[tuple[int, str, str, str]], blank: Sequence[int], total: int) -> None:
+def _refuse_if_structure_all_bad(label: str, bad: Sequence[tuple[int, str, str, str, str | None]], blank: Sequence[int], total: int) -> None:
     """The first-batch refusal (see :func:`_refuse_if_all_rejected`) for rows the structural pass
     already took out: when every non-blank row of the first batch is broken, the options are wrong."""
     window = min(total, BATCH_ROWS)
@@ -576,10 +576,10 @@ def _refuse_if_structure_all_bad(label: str, bad: Sequence[tuple[int, str, str, 
     if rows < ABORT_FIRST_BATCH_MIN or len(broken) < rows:
         return
     reasons: dict[str, int] = {}
-    for _, reason, _, _ in broken:
+    for _, reason, *_ in broken:
         reasons[reason] = reasons.get(reason, 0) + 1
     reason = max(reasons, key=lambda r: reasons[r])
-    row, _, message, _ = next(b for b in broken if b[1] == reason)
+    row, _, message, *_ = next(b for b in broken if b[1] == reason)
     raise DataError(
         f"{label}: every one of the first {rows} rows was rejected ({reason}, e.g. row {row}: {message}); "
         f"nothing was imported: {_STRUCTURE_HINTS.get(reason, 'check the --delimiter and --encoding options')}"
@@ -589,7 +589,7 @@ def _refuse_if_structure_all_bad(label: str, bad: Sequence[tuple[int, str, str, 
 def _feed(
     imp: Any,
     batches: Iterator[pl.DataFrame],
-    bad: list[tuple[int, str, str, str]],
+    bad: list[tuple[int, str, str, str, str | None]],
     blank: list[int],
     total: int | None,
     label: str,

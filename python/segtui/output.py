@@ -25,8 +25,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from segtui.errors import ConfigError
-
-FORMATS = ("table", "csv", "json", "ndjson", "parquet")
+from segtui.output_formats import FORMATS
 EXTENSIONS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet", ".txt": "table"}
 
 

@@ -31,7 +31,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -41,10 +41,10 @@ import pyarrow as pa
 import pyarrow.ipc  # noqa: F401 - pa.ipc
 
 from segtui import _core
+from segtui.dates import date_to_day, day_to_date  # noqa: F401 - re-exported
 from segtui.errors import ConfigError, DataError, StoreError
 from segtui.store import open_store
 
-EPOCH = date(1970, 1, 1)
 
 #: The stable, documented column set of ``segtui accounts`` and ``segtui export accounts``.
 ACCOUNT_COLUMNS: tuple[str, ...] = (
@@ -119,12 +119,6 @@ _FIXED_ORDER: dict[str, tuple[str, ...]] = {
 NO_PURCHASE = "No Purchase"
 
 
-def day_to_date(day: int) -> date:
-    return EPOCH + timedelta(days=int(day))
-
-
-def date_to_day(d: date) -> int:
-    return (d - EPOCH).days
 
 
 # ------------------------------------------------------------------------------------------
@@ -853,9 +847,10 @@ class AccountDetail:
     from the snapshot if it had no line item or cost by then: snapshot columns are then null).
     ``history``: its segments and figures in every snapshot (oldest first).
     ``direct_costs``: direct cost per category in the snapshot's window.
-    ``pools``: the snapshot's pooled categories with their driver and totals; the account's
-    allocated share is known in total only (``summary.allocated_cost``) unless the snapshot
-    has a single pool, in which case ``allocated`` is the account's share of it.
+    ``pools``: the snapshot's pooled categories with their driver and totals, and
+    ``account_allocated``: the account's share of each (they sum to
+    ``summary.allocated_cost``; null for snapshots written before schema v5 with several
+    pools, which kept the account's allocated cost in total only).
     ``line_items``: its most recent line items on or before the as-of date.
     """
 
@@ -876,6 +871,19 @@ def _window(snap: Snapshot) -> tuple[int | None, int]:
     if isinstance(window, int) and window > 0:
         return last - window + 1, last
     return None, last
+
+
+def account_pool_shares(
+    db_path: Path, snapshot_id: int, account: int, summary: pl.DataFrame, pools: pl.DataFrame
+) -> dict[str, int]:
+    """The account's share of each pooled category (minor units), as stored with the snapshot.
+    Snapshots written before schema v5 keep no shares: then only a single pool's share is known
+    (the account's whole allocated cost); otherwise the result is empty."""
+    shares = dict(_core_call(_core.account_pool_shares, str(db_path), snapshot_id, account))
+    if shares or pools.height != 1 or not summary.height:
+        return shares
+    total = summary.get_column("allocated_cost")[0]
+    return {} if total is None else {pools.get_column("category")[0]: int(total)}
 
 
 def account_detail(db_path: Path, account_key: str, snapshot_id: int, *, line_limit: int = 20) -> AccountDetail:
@@ -902,7 +910,7 @@ def account_detail(db_path: Path, account_key: str, snapshot_id: int, *, line_li
         "s.rfm5_segment AS rfm5_segment, s.r_score AS r_score, s.f_score AS f_score, s.m_score AS m_score, "
         "s.revenue AS revenue, s.margin AS margin, s.churn_risk AS churn_risk, s.churn_band AS churn_band, "
         "s.health AS health, s.lifecycle AS lifecycle "
-        "FROM snapshots n JOIN snapshot_accounts s ON s.snapshot = n.id AND s.account = ?1 "
+        "FROM snapshots n CROSS JOIN snapshot_accounts s ON s.snapshot = n.id AND s.account = ?1 "
         "ORDER BY n.as_of_day, n.id",
         [acc],
         ["int", "int", "text", "text", "text", "int", "int", "int", "int", "int", "int", "text", "int", "text"],
@@ -924,11 +932,11 @@ def account_detail(db_path: Path, account_key: str, snapshot_id: int, *, line_li
         [snap.id],
         ["text", "text", "int", "int", "int"],
     )
-    account_alloc = summary.get_column("allocated_cost")[0] if summary.height else None
-    if pools.height == 1 and account_alloc is not None:
-        pools = pools.with_columns(pl.lit(account_alloc, dtype=pl.Int64).alias("account_allocated"))
-    else:
-        pools = pools.with_columns(pl.lit(None, dtype=pl.Int64).alias("account_allocated"))
+    pools = pools.with_columns(
+        pl.col("category").replace_strict(
+            account_pool_shares(db_path, snap.id, acc, summary, pools), default=None, return_dtype=pl.Int64
+        ).alias("account_allocated")
+    )
     lines = line_items_frame(db_path, account_key=account_key, until=snap.as_of, limit=line_limit, newest_first=True)
     return AccountDetail(snap, summary, history, direct, pools, lines)
 

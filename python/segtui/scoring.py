@@ -21,7 +21,7 @@ from typing import Any
 from segtui import _core
 from segtui.config import EngineConfig, find_config, load_config
 from segtui.errors import ConfigError, DataError, StoreError
-from segtui.queries import date_to_day, day_to_date
+from segtui.dates import date_to_day, day_to_date
 from segtui.store import open_store
 
 

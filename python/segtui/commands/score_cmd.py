@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import polars as pl
 
-from segtui.output import FORMATS, emit, money_text
+from segtui.output_formats import FORMATS
 from segtui.scoring import SnapshotInfo, score_store
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def parse_date(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> date | None:
@@ -24,8 +28,27 @@ def parse_date(ctx: click.Context | None, param: click.Parameter | None, value: 
         raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
+def _preload() -> threading.Thread:
+    """Import what reporting the run needs (polars, the output module, history) on a second
+    thread: the core releases the interpreter while it scores, so these imports (a few tenths
+    of a second) overlap the run instead of preceding it."""
+
+    def work() -> None:
+        try:
+            import segtui.history  # noqa: F401
+            import segtui.output  # noqa: F401
+        except Exception:  # noqa: BLE001 - imported again (and reported) where they are used
+            pass
+
+    t = threading.Thread(target=work, name="segtui-preload", daemon=True)
+    t.start()
+    return t
+
+
 def info_frame(infos: list[SnapshotInfo]) -> pl.DataFrame:
     """One row per written snapshot (money in minor units)."""
+    import polars as pl
+
     return pl.DataFrame(
         [
             {
@@ -102,6 +125,7 @@ def score(
       segtui score --every month --since 2025-01-01
     """
     db, quiet = settings.db, settings.quiet  # type: ignore[attr-defined]
+    _preload()
     if every is None and (since or until):
         raise click.UsageError("--since and --until go with --every")
     if every is not None:
@@ -119,6 +143,10 @@ def score(
 
         infos = [score_store(db, as_of=as_of, mode=mode, config_path=config_path, quiet=quiet, cache=not no_cache)]
         after_scoring(db, [i.id for i in infos], config_path=str(config_path) if config_path else None)
+    import polars as pl
+
+    from segtui.output import emit, money_text
+
     df = info_frame(infos)
     if fmt == "table" and df.height == 1:
         # one record: show it as field / value lines

@@ -773,11 +773,12 @@ impl Importer {
         Ok(!self.deferred.is_empty())
     }
 
-    /// Record the rows a structural pass found unreadable (`bad`: row, reason, message, raw text)
+    /// Record the rows a structural pass found unreadable (`bad`: row, reason, message, raw
+    /// text, the column at fault when the problem lies in one field)
     /// and the blank rows; both leave the row numbering of the batches. Call before the first batch.
     pub fn add_bad_records(
         &mut self,
-        bad: &[(u64, String, String, String)],
+        bad: &[(u64, String, String, String, Option<String>)],
         blank: &[u64],
     ) -> Result<(), ImportError> {
         if self.st.clean_rows > 0 {
@@ -788,13 +789,13 @@ impl Importer {
         let t0 = Instant::now();
         {
             let mut stmt = self.conn.prepare_cached(SQL_REJECT)?;
-            for (row, reason, message, raw) in bad {
+            for (row, reason, message, raw, column) in bad {
                 let raw_json = json!({ "_record": raw }).to_string();
                 stmt.execute((
                     self.import_id,
                     &self.file,
                     *row as i64,
-                    None::<&str>,
+                    column.as_deref(),
                     reason,
                     message,
                     raw_json,
@@ -811,7 +812,7 @@ impl Importer {
                     .stats
                     .reject_examples
                     .entry(reason.clone())
-                    .or_insert_with(|| (*row, None, message.clone()));
+                    .or_insert_with(|| (*row, column.clone(), message.clone()));
             }
         }
         self.st.stats.blank_rows += blank.len() as u64;

@@ -128,11 +128,6 @@ impl<'a> TextSlice<'a> {
         let (a, b) = (self.offsets[j] as usize, self.offsets[j + 1] as usize);
         Some(&self.data[a..b])
     }
-
-    pub fn get_str(&self, i: usize) -> Option<&'a str> {
-        // arrow large_string guarantees UTF-8; fall back to None on corrupt input.
-        self.get(i).and_then(|b| std::str::from_utf8(b).ok())
-    }
 }
 
 /// An owned column handed to Python through the buffer protocol.

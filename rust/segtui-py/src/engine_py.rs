@@ -90,6 +90,98 @@ fn slice<T: Element + Copy>(v: &Option<NumView<T>>) -> &[T] {
     v.as_ref().map_or(&[], |v| v.as_slice())
 }
 
+/// The four input tables of the engine as borrowed numpy columns (the contract of
+/// `score_columns`, shared by every binding that scores).
+pub(crate) struct InputColumns {
+    li_account: Option<NumView<u32>>,
+    li_day: Option<NumView<i32>>,
+    li_amount: Option<NumView<i64>>,
+    li_invoice: Option<NumView<i64>>,
+    co_account: Option<NumView<i64>>,
+    co_day: Option<NumView<i32>>,
+    co_category: Option<NumView<u32>>,
+    co_amount: Option<NumView<i64>>,
+    co_units: Option<NumView<i64>>,
+    ev_account: Option<NumView<u32>>,
+    ev_day: Option<NumView<i32>>,
+    ev_kind: Option<NumView<u32>>,
+    ac_i64: [Option<NumView<i64>>; 4],
+    ac_signup: Option<NumView<i32>>,
+    ac_renewal: Option<NumView<i32>>,
+}
+
+impl InputColumns {
+    pub(crate) fn new(
+        line_items: &Bound<'_, PyDict>,
+        costs: &Bound<'_, PyDict>,
+        events: &Bound<'_, PyDict>,
+        accounts: &Bound<'_, PyDict>,
+    ) -> PyResult<Self> {
+        let li = Table::new("line_items", line_items, &["account", "day", "amount", "invoice_key"])?;
+        let co = Table::new("costs", costs, &["account", "day", "category", "amount", "driver_units"])?;
+        let ev = Table::new("events", events, &["account", "day", "kind"])?;
+        let ac = Table::new(
+            "accounts",
+            accounts,
+            &["employees", "mrr", "seats", "seat_limit", "signup_day", "renewal_day"],
+        )?;
+        Ok(InputColumns {
+            li_account: li.col("account", true)?,
+            li_day: li.col("day", true)?,
+            li_amount: li.col("amount", true)?,
+            li_invoice: li.col("invoice_key", false)?,
+            co_account: co.col("account", true)?,
+            co_day: co.col("day", true)?,
+            co_category: co.col("category", true)?,
+            co_amount: co.col("amount", true)?,
+            co_units: co.col("driver_units", false)?,
+            ev_account: ev.col("account", true)?,
+            ev_day: ev.col("day", true)?,
+            ev_kind: ev.col("kind", true)?,
+            ac_i64: [
+                ac.col("employees", false)?,
+                ac.col("mrr", false)?,
+                ac.col("seats", false)?,
+                ac.col("seat_limit", false)?,
+            ],
+            ac_signup: ac.col("signup_day", false)?,
+            ac_renewal: ac.col("renewal_day", false)?,
+        })
+    }
+
+    /// The engine's view of the columns (they stay pinned while `self` lives).
+    pub(crate) fn inputs<'a>(&'a self, n_accounts: usize, cost_categories: &'a [String], event_kinds: &'a [String]) -> Inputs<'a> {
+        let [employees, mrr, seats, seat_limit] = &self.ac_i64;
+        Inputs {
+            n_accounts,
+            line_items: LineItems {
+                account: slice(&self.li_account),
+                day: slice(&self.li_day),
+                amount: slice(&self.li_amount),
+                invoice_key: slice(&self.li_invoice),
+            },
+            costs: Costs {
+                account: slice(&self.co_account),
+                day: slice(&self.co_day),
+                category: slice(&self.co_category),
+                amount: slice(&self.co_amount),
+                driver_units: slice(&self.co_units),
+            },
+            events: Events { account: slice(&self.ev_account), day: slice(&self.ev_day), kind: slice(&self.ev_kind) },
+            accounts: AccountCols {
+                employees: slice(employees),
+                mrr: slice(mrr),
+                seats: slice(seats),
+                seat_limit: slice(seat_limit),
+                signup_day: slice(&self.ac_signup),
+                renewal_day: slice(&self.ac_renewal),
+            },
+            cost_categories,
+            event_kinds,
+        }
+    }
+}
+
 /// Score one as-of day over int-coded columns. See the stub for the full contract.
 #[pyfunction]
 #[pyo3(signature = (line_items, costs, events, accounts, n_accounts, cost_categories, event_kinds, as_of_day, config_json))]
@@ -107,60 +199,8 @@ fn score_columns<'py>(
     config_json: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let config = parse_config(config_json)?;
-    let li = Table::new("line_items", line_items, &["account", "day", "amount", "invoice_key"])?;
-    let li_account = li.col::<u32>("account", true)?;
-    let li_day = li.col::<i32>("day", true)?;
-    let li_amount = li.col::<i64>("amount", true)?;
-    let li_invoice = li.col::<i64>("invoice_key", false)?;
-    let co = Table::new("costs", costs, &["account", "day", "category", "amount", "driver_units"])?;
-    let co_account = co.col::<i64>("account", true)?;
-    let co_day = co.col::<i32>("day", true)?;
-    let co_category = co.col::<u32>("category", true)?;
-    let co_amount = co.col::<i64>("amount", true)?;
-    let co_units = co.col::<i64>("driver_units", false)?;
-    let ev = Table::new("events", events, &["account", "day", "kind"])?;
-    let ev_account = ev.col::<u32>("account", true)?;
-    let ev_day = ev.col::<i32>("day", true)?;
-    let ev_kind = ev.col::<u32>("kind", true)?;
-    let ac = Table::new(
-        "accounts",
-        accounts,
-        &["employees", "mrr", "seats", "seat_limit", "signup_day", "renewal_day"],
-    )?;
-    let ac_employees = ac.col::<i64>("employees", false)?;
-    let ac_mrr = ac.col::<i64>("mrr", false)?;
-    let ac_seats = ac.col::<i64>("seats", false)?;
-    let ac_seat_limit = ac.col::<i64>("seat_limit", false)?;
-    let ac_signup = ac.col::<i32>("signup_day", false)?;
-    let ac_renewal = ac.col::<i32>("renewal_day", false)?;
-
-    let inputs = Inputs {
-        n_accounts,
-        line_items: LineItems {
-            account: slice(&li_account),
-            day: slice(&li_day),
-            amount: slice(&li_amount),
-            invoice_key: slice(&li_invoice),
-        },
-        costs: Costs {
-            account: slice(&co_account),
-            day: slice(&co_day),
-            category: slice(&co_category),
-            amount: slice(&co_amount),
-            driver_units: slice(&co_units),
-        },
-        events: Events { account: slice(&ev_account), day: slice(&ev_day), kind: slice(&ev_kind) },
-        accounts: AccountCols {
-            employees: slice(&ac_employees),
-            mrr: slice(&ac_mrr),
-            seats: slice(&ac_seats),
-            seat_limit: slice(&ac_seat_limit),
-            signup_day: slice(&ac_signup),
-            renewal_day: slice(&ac_renewal),
-        },
-        cost_categories: &cost_categories,
-        event_kinds: &event_kinds,
-    };
+    let cols = InputColumns::new(line_items, costs, events, accounts)?;
+    let inputs = cols.inputs(n_accounts, &cost_categories, &event_kinds);
     // The views pin the numpy buffers until they drop, after the detached call returns.
     let result = py
         .detach(|| score(&inputs, as_of_day, &config))

@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 
-use pyo3::buffer::Element;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use segtui_core::engine::{AccountCols, Costs, Events, Inputs, LineItems, ScoreConfig};
+use segtui_core::engine::ScoreConfig;
 use segtui_core::history::{calendar, cohorts, hysteresis, migration, packed, series, snapcols, HistoryError};
 
 use crate::columns::{Column, NumView};
@@ -214,41 +213,6 @@ fn engine_err(py: Python<'_>, kind: &str, msg: String) -> PyErr {
     }
 }
 
-/// One input table given as a dict of numpy columns (the contract of `score_columns`).
-fn table_col<T: Element + Copy>(
-    py: Python<'_>,
-    table: &str,
-    dict: &Bound<'_, PyDict>,
-    known: &[&str],
-    key: &str,
-    required: bool,
-) -> PyResult<Option<NumView<T>>> {
-    for k in dict.keys() {
-        let k: String = k.extract()?;
-        if !known.contains(&k.as_str()) {
-            return Err(engine_err(
-                py,
-                "ScoreInputError",
-                format!("{table}: unknown column {k:?} (expected {})", known.join(", ")),
-            ));
-        }
-    }
-    match dict.get_item(key)? {
-        Some(obj) => NumView::<T>::new(&obj, &format!("{table}.{key}"))
-            .map(Some)
-            .map_err(|e| engine_err(py, "ScoreInputError", e.to_string())),
-        None if required && !dict.is_empty() => {
-            Err(engine_err(py, "ScoreInputError", format!("{table}: missing column {key:?}")))
-        }
-        None => Ok(None),
-    }
-}
-
-fn sl<T: Element + Copy>(v: &Option<NumView<T>>) -> &[T] {
-    v.as_ref().map_or(&[], |v| v.as_slice())
-}
-
-
 /// A snapshot series over int-coded columns: the inputs of `score_columns`, every day of
 /// `as_of_days` (strictly ascending) scored from one preparation of the rows. Each result (the
 /// dict `score_columns` returns) goes to `each` as soon as it is computed when given, else
@@ -271,50 +235,8 @@ fn score_series_columns<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let config =
         ScoreConfig::from_json(config_json).map_err(|e| engine_err(py, "ScoreConfigError", e.to_string()))?;
-    const LI: &[&str] = &["account", "day", "amount", "invoice_key"];
-    const CO: &[&str] = &["account", "day", "category", "amount", "driver_units"];
-    const EV: &[&str] = &["account", "day", "kind"];
-    const AC: &[&str] = &["employees", "mrr", "seats", "seat_limit", "signup_day", "renewal_day"];
-    let li_account = table_col::<u32>(py, "line_items", line_items, LI, "account", true)?;
-    let li_day = table_col::<i32>(py, "line_items", line_items, LI, "day", true)?;
-    let li_amount = table_col::<i64>(py, "line_items", line_items, LI, "amount", true)?;
-    let li_key = table_col::<i64>(py, "line_items", line_items, LI, "invoice_key", false)?;
-    let co_account = table_col::<i64>(py, "costs", costs, CO, "account", true)?;
-    let co_day = table_col::<i32>(py, "costs", costs, CO, "day", true)?;
-    let co_category = table_col::<u32>(py, "costs", costs, CO, "category", true)?;
-    let co_amount = table_col::<i64>(py, "costs", costs, CO, "amount", true)?;
-    let co_units = table_col::<i64>(py, "costs", costs, CO, "driver_units", false)?;
-    let ev_account = table_col::<u32>(py, "events", events, EV, "account", true)?;
-    let ev_day = table_col::<i32>(py, "events", events, EV, "day", true)?;
-    let ev_kind = table_col::<u32>(py, "events", events, EV, "kind", true)?;
-    let ac_employees = table_col::<i64>(py, "accounts", accounts, AC, "employees", false)?;
-    let ac_mrr = table_col::<i64>(py, "accounts", accounts, AC, "mrr", false)?;
-    let ac_seats = table_col::<i64>(py, "accounts", accounts, AC, "seats", false)?;
-    let ac_limit = table_col::<i64>(py, "accounts", accounts, AC, "seat_limit", false)?;
-    let ac_signup = table_col::<i32>(py, "accounts", accounts, AC, "signup_day", false)?;
-    let ac_renewal = table_col::<i32>(py, "accounts", accounts, AC, "renewal_day", false)?;
-    let inputs = Inputs {
-        n_accounts,
-        line_items: LineItems { account: sl(&li_account), day: sl(&li_day), amount: sl(&li_amount), invoice_key: sl(&li_key) },
-        costs: Costs {
-            account: sl(&co_account),
-            day: sl(&co_day),
-            category: sl(&co_category),
-            amount: sl(&co_amount),
-            driver_units: sl(&co_units),
-        },
-        events: Events { account: sl(&ev_account), day: sl(&ev_day), kind: sl(&ev_kind) },
-        accounts: AccountCols {
-            employees: sl(&ac_employees),
-            mrr: sl(&ac_mrr),
-            seats: sl(&ac_seats),
-            seat_limit: sl(&ac_limit),
-            signup_day: sl(&ac_signup),
-            renewal_day: sl(&ac_renewal),
-        },
-        cost_categories: &cost_categories,
-        event_kinds: &event_kinds,
-    };
+    let cols = crate::engine_py::InputColumns::new(line_items, costs, events, accounts)?;
+    let inputs = cols.inputs(n_accounts, &cost_categories, &event_kinds);
     if as_of_days.windows(2).any(|w| w[0] >= w[1]) {
         return Err(PyValueError::new_err("as_of_days must be strictly ascending"));
     }

@@ -152,7 +152,7 @@ impl PyImporter {
     fn add_bad_records(
         &self,
         py: Python<'_>,
-        bad: Vec<(u64, String, String, String)>,
+        bad: Vec<(u64, String, String, String, Option<String>)>,
         blank: Vec<u64>,
     ) -> PyResult<()> {
         let mut g = self
@@ -260,7 +260,7 @@ type ScanOut = (
     u64,
     Vec<String>,
     u64,
-    Vec<(u64, String, String, String)>,
+    Vec<(u64, String, String, String, Option<String>)>,
     Vec<u64>,
     Chunks,
 );
@@ -269,7 +269,7 @@ fn scan_out(s: csvscan::Scan) -> ScanOut {
     let bad = s
         .bad
         .into_iter()
-        .map(|b| (b.row, b.reason.to_string(), b.message, b.raw))
+        .map(|b| (b.row, b.reason.to_string(), b.message, b.raw, b.column))
         .collect();
     (s.sha256, s.bytes, s.header, s.records, bad, s.blank, s.chunks)
 }

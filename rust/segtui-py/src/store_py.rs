@@ -255,7 +255,18 @@ fn cache_path(db: PathBuf) -> PathBuf {
     store_io::sidecar_path(&db)
 }
 
+/// Account `account_id`'s share of each pooled category of snapshot `snapshot` (see the stub).
+#[pyfunction]
+fn account_pool_shares(py: Python<'_>, db: PathBuf, snapshot: i64, account_id: i64) -> PyResult<Vec<(String, i64)>> {
+    py.detach(|| {
+        let conn = store_io::open_ro(&db)?;
+        store_io::snapshot::account_pool_shares(&conn, snapshot, account_id)
+    })
+    .map_err(to_py_err)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(account_pool_shares, m)?)?;
     m.add_function(wrap_pyfunction!(read_inputs, m)?)?;
     m.add_function(wrap_pyfunction!(read_columns, m)?)?;
     m.add_function(wrap_pyfunction!(read_columns_many, m)?)?;

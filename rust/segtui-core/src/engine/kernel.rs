@@ -557,6 +557,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
     // Σ |pools| fits in i64, so no account's allocated total can overflow.
     let mut allocated: Scratch<i64> = Scratch::filled(m, 0);
     let mut weight_cache: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut pool_shares: Vec<Vec<i64>> = Vec::new();
     for c in 0..ncat {
         if !pool_rows[c] {
             continue;
@@ -576,7 +577,13 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
                 weight_cache.len() - 1
             }
         };
-        let done = allocate_into(pool, &weight_cache[wi].1, &mut allocated);
+        // each pool's shares are kept (the account screen explains cost by category)
+        let mut share = vec![0i64; m];
+        let done = allocate_into(pool, &weight_cache[wi].1, &mut share);
+        if done {
+            allocated.par_iter_mut().zip(share.par_iter()).with_min_len(1 << 14).for_each(|(a, s)| *a += s);
+        }
+        pool_shares.push(if done { share } else { Vec::new() });
         pools.push(PoolAllocation {
             category: name.clone(),
             driver: drivers[c].name(),
@@ -739,6 +746,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         as_of_day,
         scores: out,
         pools,
+        pool_shares,
         rfm_segment_labels: config.rfm11.labels.clone(),
         rfm5_segment_labels: config.rfm5.labels.clone(),
         quadrant_labels: labels(&QUADRANT_LABELS),

@@ -537,6 +537,17 @@ fn random_worlds_match_a_brute_force_restatement() {
             let unallocated: i64 = r.pools.iter().map(|p| p.unallocated).sum();
             assert_eq!(allocated + unallocated, pooled);
             assert_eq!(s.allocated_cost.iter().sum::<i64>(), allocated);
+            // Per-pool shares: each pool sums to its allocated amount, per account they sum to
+            // the account's allocated cost.
+            assert_eq!(r.pool_shares.len(), r.pools.len());
+            for (p, shares) in r.pools.iter().zip(&r.pool_shares) {
+                assert!(shares.is_empty() || shares.len() == s.account.len());
+                assert_eq!(shares.iter().sum::<i64>(), p.allocated, "seed {seed} d {d} pool {}", p.category);
+            }
+            for i in 0..s.account.len() {
+                let by_pool: i64 = r.pool_shares.iter().filter(|v| !v.is_empty()).map(|v| v[i]).sum();
+                assert_eq!(by_pool, s.allocated_cost[i]);
+            }
             // Scores by the tie rule over the accounts with a purchase.
             let scored: Vec<usize> = (0..s.account.len()).filter(|&i| s.recency_days[i] != NULL_I64).collect();
             let n = scored.len();
@@ -657,6 +668,17 @@ fn every_driver_and_the_active_population() {
     assert_eq!(r.scores.account, vec![0, 1, 2, 3]);
     // rev 300/100/0, li 20/10/10, seats 2/0/8, units 3/4/0, api 6/0/3, eq 4/3/3.
     assert_eq!(r.scores.allocated_cost, vec![335, 117, 24, 0]);
+    assert_eq!(
+        r.pool_shares,
+        vec![
+            vec![300, 100, 0, 0],
+            vec![20, 10, 10, 0],
+            vec![2, 0, 8, 0],
+            vec![3, 4, 0, 0],
+            vec![6, 0, 3, 0],
+            vec![4, 3, 3, 0],
+        ]
+    );
     let pools: Vec<(String, String, i64, i64)> =
         r.pools.iter().map(|p| (p.category.clone(), p.driver.clone(), p.pooled, p.allocated)).collect();
     assert_eq!(

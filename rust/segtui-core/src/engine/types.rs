@@ -122,6 +122,10 @@ pub struct ScoreResult {
     pub as_of_day: i32,
     pub scores: AccountScores,
     pub pools: Vec<PoolAllocation>,
+    /// Per pool of `pools` (same order): each snapshot account's share of the pool, aligned
+    /// with `scores.account`; empty for a pool that could not be allocated. Summed over the
+    /// pools it is `scores.allocated_cost`; each pool's shares sum to its `allocated`.
+    pub pool_shares: Vec<Vec<i64>>,
     /// Label lists for the `u8` code columns (code `i` -> `labels[i]`).
     pub rfm_segment_labels: Vec<String>,
     pub rfm5_segment_labels: Vec<String>,

@@ -56,6 +56,10 @@ pub struct BadRecord {
     pub reason: &'static str,
     pub message: String,
     pub raw: String,
+    /// The header name of the field where the problem is, when it lies in one field (a quote
+    /// inside an unquoted field, text after a closing quote, bytes that are not UTF-8); `None`
+    /// for problems of the whole record (a wrong field count, a quote never closed).
+    pub column: Option<String>,
 }
 
 /// What [`scan`] found.
@@ -145,11 +149,13 @@ impl From<io::Error> for ScanError {
 enum Verdict {
     Good,
     Blank,
-    Bad(&'static str, String),
+    /// reason, message, 0-based index of the field at fault (when one field is)
+    Bad(&'static str, String, Option<usize>),
 }
 
-/// Parse one complete record (without its line ending): field count or a quoting problem.
-fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, String> {
+/// Parse one complete record (without its line ending): field count, or a quoting problem
+/// with the 0-based index of the field it is in (`None` for a quote never closed).
+fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, (String, Option<usize>)> {
     let mut n = 1usize;
     let mut i = 0usize;
     let len = rec.len();
@@ -159,7 +165,7 @@ fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, String> {
             i += 1;
             loop {
                 match memchr::memchr(d.quote, &rec[i..]) {
-                    None => return Err("unterminated quoted field".into()),
+                    None => return Err(("unterminated quoted field".into(), None)),
                     Some(k) => {
                         i += k + 1;
                         if i < len && rec[i] == d.quote {
@@ -174,7 +180,7 @@ fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, String> {
                 return Ok(n);
             }
             if rec[i] != d.delimiter {
-                return Err(format!("text after a closing quote in field {n}"));
+                return Err((format!("text after a closing quote in field {n}"), Some(n - 1)));
             }
             i += 1;
             n += 1;
@@ -184,7 +190,10 @@ fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, String> {
                 Some(k) => {
                     i += k;
                     if rec[i] == d.quote {
-                        return Err(format!("a quote inside unquoted field {n} (quote the whole field and double inner quotes)"));
+                        return Err((
+                            format!("a quote inside unquoted field {n} (quote the whole field and double inner quotes)"),
+                            Some(n - 1),
+                        ));
                     }
                     i += 1;
                     n += 1;
@@ -192,6 +201,20 @@ fn fields_of(rec: &[u8], d: Dialect) -> Result<usize, String> {
             }
         }
     }
+}
+
+/// The 0-based index of the field that holds byte `pos` of a well-quoted record.
+fn field_at(rec: &[u8], d: Dialect, pos: usize) -> usize {
+    let mut field = 0usize;
+    let mut inq = false;
+    for &c in &rec[..pos.min(rec.len())] {
+        if c == d.quote {
+            inq = !inq; // a doubled quote toggles twice
+        } else if c == d.delimiter && !inq {
+            field += 1;
+        }
+    }
+    field
 }
 
 /// Split the header into names (quotes removed).
@@ -349,6 +372,7 @@ where
                     let v = Verdict::Bad(
                         "bad_quoting",
                         format!("a quoted field opened here is never closed; the rest of the file ({} bytes) is this one record", rec.len()),
+                        None,
                     );
                     if row == 0 {
                         return Err(ScanError::Structure(
@@ -387,7 +411,7 @@ where
     let body = strip_eol(rec);
     if row == 0 {
         *header_fields =
-            fields_of(body, d).map_err(|e| ScanError::Structure(format!("header: {e}")))?;
+            fields_of(body, d).map_err(|(e, _)| ScanError::Structure(format!("header: {e}")))?;
         if std::str::from_utf8(body).is_err() {
             return Err(ScanError::Structure(
                 "the header is not UTF-8 (give --encoding)".into(),
@@ -399,16 +423,18 @@ where
         Verdict::Blank
     } else {
         match fields_of(body, d) {
-            Err(e) => Verdict::Bad("bad_quoting", e),
+            Err((e, field)) => Verdict::Bad("bad_quoting", e, field),
             Ok(n) if n != *header_fields => Verdict::Bad(
                 "wrong_field_count",
                 format!("{n} fields where the header has {}", *header_fields),
+                None,
             ),
             Ok(_) => match std::str::from_utf8(body) {
                 Ok(_) => Verdict::Good,
                 Err(e) => Verdict::Bad(
                     "bad_encoding",
                     format!("bytes that are not UTF-8 at byte {} of the row (is the file latin1? give --encoding)", e.valid_up_to() + 1),
+                    Some(field_at(body, d, e.valid_up_to())),
                 ),
             },
         }
@@ -470,11 +496,12 @@ pub fn scan(path: &Path, d: Dialect, chunk_rows: u64) -> Result<Scan, ScanError>
         match v {
             Verdict::Good => {}
             Verdict::Blank => out.blank.push(row),
-            Verdict::Bad(reason, message) => out.bad.push(BadRecord {
+            Verdict::Bad(reason, message, field) => out.bad.push(BadRecord {
                 row,
                 reason,
                 message: message.clone(),
                 raw: raw_text(strip_eol(rec)),
+                column: field.and_then(|f| header.get(f).cloned()),
             }),
         }
         Ok(())
@@ -621,6 +648,7 @@ pub fn scan_ndjson(path: &Path, chunk_rows: u64) -> Result<Scan, ScanError> {
                 reason,
                 message,
                 raw: raw_text(body),
+                column: None,
             });
         }
     }
@@ -815,5 +843,31 @@ mod tests {
         assert_eq!((s.records, s.header.len(), s.chunks.len()), (0, 2, 0));
         let s = scan(&tmp("e.csv", b""), Dialect::default(), 10).unwrap();
         assert_eq!((s.records, s.header.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_field_at_fault_is_named_when_there_is_one() {
+        let dir = std::env::temp_dir().join(format!("segtui-csvscan-col-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("f.csv");
+        std::fs::write(
+            &p,
+            b"id,\"na,me\",amount\n1,\"x,y\",2\"0\n2,a\"b,3\n3,\"q\"z,4\n4,caf\xe9,5\n5,\"ok\",6,7\n6,\"never closed,8\n",
+        )
+        .unwrap();
+        let s = scan(&p, Dialect { delimiter: b',', quote: b'"' }, 100).unwrap();
+        let got: Vec<(u64, &str, Option<&str>)> = s.bad.iter().map(|b| (b.row, b.reason, b.column.as_deref())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "bad_quoting", Some("amount")),
+                (2, "bad_quoting", Some("na,me")),
+                (3, "bad_quoting", Some("na,me")),
+                (4, "bad_encoding", Some("na,me")),
+                (5, "wrong_field_count", None),
+                (6, "bad_quoting", None),
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

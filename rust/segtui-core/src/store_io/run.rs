@@ -9,9 +9,11 @@ use std::time::Instant;
 
 use super::load::{load_inputs, write_pending_cache, LoadOptions, LoadReport};
 use super::read::StoreInputs;
-use super::snapshot::{write_snapshot, SnapshotMeta, WrittenSnapshot};
+use super::snapshot::{begin_snapshot, finish_snapshot, SnapshotMeta, WrittenSnapshot};
 use super::{open_rw, StoreIoError};
 use crate::engine::{score, ConfigError, EngineError, Mode, ScoreConfig};
+
+const WRITER_STOPPED: &str = "the snapshot writer stopped";
 
 /// What to score.
 #[derive(Clone, Debug, Default)]
@@ -151,58 +153,86 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
     days.sort_unstable();
     days.dedup();
     let mode = mode_name(config.mode).to_string();
-    let mut conn = open_rw(db)?;
-    let mut reports: Vec<DayReport> = Vec::with_capacity(days.len());
-    let before_first = t0.elapsed().as_secs_f64();
+
+    // The writer thread owns the write connection. For each day, in order, it begins the
+    // snapshot's transaction (deleting the snapshot that day's result replaces) *before* the
+    // result exists, so that delete overlaps scoring; then it inserts the result the scoring
+    // side hands over, commits and packs. In a series it writes day k while day k+1 is scored.
+    // The hand-over is a rendezvous channel: at most one finished result waits for the writer.
+    let (hand_over, results) = std::sync::mpsc::sync_channel::<(crate::engine::ScoreResult, f64)>(0);
+    let writer = |results: std::sync::mpsc::Receiver<(crate::engine::ScoreResult, f64)>| -> Result<Vec<DayReport>, RunError> {
+        let mut conn = open_rw(db)?;
+        let mut reports: Vec<DayReport> = Vec::with_capacity(days.len());
+        // time of the previous commit (the run's start for the first day)
+        let mut since = t0;
+        for &day in &days {
+            let pending = begin_snapshot(&mut conn, day, &mode, &opts.config_fp)?;
+            let Ok((result, seconds_score)) = results.recv() else {
+                // the scoring side stopped (its error is the run's): roll this day back
+                return Ok(reports);
+            };
+            let t2 = Instant::now();
+            let meta = SnapshotMeta {
+                mode: mode.clone(),
+                config_fp: opts.config_fp.clone(),
+                config_json: canonical.clone(),
+                data_version: inputs.stamp.data_version,
+                created_at: opts.created_at.clone(),
+                seconds_before_write: (t2 - since).as_secs_f64(),
+                series: opts.series.clone(),
+            };
+            let written = finish_snapshot(pending, &result, &meta)?;
+            since = Instant::now();
+            // the columns history reads, packed from the result (a failure only slows history reads)
+            let _ = crate::history::packed::pack_result(&conn, written.id, &meta.created_at, &result);
+            drop(result);
+            reports.push(DayReport { written, seconds_score, seconds_write: t2.elapsed().as_secs_f64() });
+        }
+        Ok(reports)
+    };
+    // The scoring side: each result goes to the writer as soon as it is computed.
     let mut tick = Instant::now();
-    // score (one date, or a series from one preparation of the rows) and write each result as
-    // soon as it is computed; a rebuilt cache is written meanwhile on a second thread
-    let mut each = |result: crate::engine::ScoreResult| -> Result<(), RunError> {
+    // (it owns the sending end: when run_all drops it, the writer learns no more results come)
+    let each = move |result: crate::engine::ScoreResult| -> Result<(), RunError> {
         let seconds_score = tick.elapsed().as_secs_f64();
         progress(&format!(
             "scored {} accounts as of {} in {seconds_score:.2} s; writing the snapshot",
             result.scores.account.len(),
             iso_date(result.as_of_day)
         ));
-        let meta = SnapshotMeta {
-            mode: mode.clone(),
-            config_fp: opts.config_fp.clone(),
-            config_json: canonical.clone(),
-            data_version: inputs.stamp.data_version,
-            created_at: opts.created_at.clone(),
-            seconds_before_write: if reports.is_empty() { before_first } else { 0.0 } + seconds_score,
-            series: opts.series.clone(),
-        };
-        let t2 = Instant::now();
-        let written = write_snapshot(&mut conn, &result, &meta)?;
-        // the columns history reads, packed from the result (a failure only slows history reads)
-        let _ = crate::history::packed::pack_result(&conn, written.id, &meta.created_at, &result);
-        drop(result);
-        reports.push(DayReport { written, seconds_score, seconds_write: t2.elapsed().as_secs_f64() });
+        hand_over.send((result, seconds_score)).map_err(|_| RunError::NoData(WRITER_STOPPED.into()))?;
         tick = Instant::now();
         Ok(())
     };
-    let mut run_all = || -> Result<(), RunError> {
+    let run_all = |mut each: Box<dyn FnMut(crate::engine::ScoreResult) -> Result<(), RunError> + '_>| -> Result<(), RunError> {
         if days.len() == 1 {
             each(score(&inputs.inputs(), days[0], &config).map_err(RunError::Engine)?)
         } else {
-            crate::history::series::score_series_each(&inputs.inputs(), &days, &config, &mut each)
+            crate::history::series::score_series_each(&inputs.inputs(), &days, &config, each)
         }
     };
-    let outcome = if load.pending_cache.is_some() {
-        let mut l = load.clone();
-        let r = std::thread::scope(|s| {
-            let writer = s.spawn(|| write_pending_cache(&inputs, &mut l));
-            let r = run_all();
-            writer.join().expect("the cache writer does not panic");
-            r
-        });
+    let mut l = load.clone();
+    let pending_cache = load.pending_cache.is_some();
+    let (scored, written) = std::thread::scope(|s| {
+        let writer = s.spawn(move || writer(results));
+        // a rebuilt column cache is written meanwhile on another thread
+        let cache_writer = pending_cache.then(|| s.spawn(|| write_pending_cache(&inputs, &mut l)));
+        let scored = run_all(Box::new(each));
+        let written = writer.join().expect("the snapshot writer does not panic");
+        if let Some(w) = cache_writer {
+            w.join().expect("the cache writer does not panic");
+        }
+        (scored, written)
+    });
+    if pending_cache {
         load = l;
-        r
-    } else {
-        run_all()
+    }
+    let reports = match (scored, written) {
+        // the writer failed: its error, not the hand-over's
+        (_, Err(e)) => return Err(e),
+        (Err(e), Ok(_)) => return Err(e),
+        (Ok(()), Ok(reports)) => reports,
     };
-    outcome?;
     Ok(RunReport {
         days: reports,
         load,

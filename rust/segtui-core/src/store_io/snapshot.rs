@@ -8,6 +8,10 @@
 //! through prepared statements. Re-running therefore replaces atomically, and a run killed
 //! mid-write leaves the previous snapshot as it was (SQLite rolls the transaction back).
 //!
+//! The write can also be split in two ([`begin_snapshot`], then [`finish_snapshot`]): the
+//! transaction is opened and the replaced snapshot deleted before the result exists, so a
+//! scoring run deletes while the engine computes (`store_io::run`).
+//!
 //! Column conventions in `snapshot_accounts`: code columns hold their label text; `recency_days`
 //! and the three scores are NULL for accounts without a purchase; `margin_pct` (a fraction) is
 //! NULL when revenue <= 0; `tier` is NULL when the store has no events (code 0), `size_band`
@@ -22,7 +26,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{open_rw, Result, SqlContext, StoreIoError};
 use crate::engine::{ScoreResult, NULL_I64};
@@ -65,7 +69,8 @@ pub struct WrittenSnapshot {
 }
 
 /// Page cache of the writing connection (negative = KiB), unless the caller set one.
-/// 256 MB holds the dirty pages of a million-account snapshot; reads go through a memory map.
+/// 256 MB holds the dirty pages of a million-account snapshot. (No memory map: measured on a
+/// 12-snapshot series of a million accounts, mapping the store cost a third more system time.)
 const WRITE_CACHE_KIB: i64 = -262_144;
 
 fn data(msg: String) -> StoreIoError {
@@ -192,71 +197,305 @@ pub fn write_snapshot_to(db: &Path, r: &ScoreResult, meta: &SnapshotMeta) -> Res
 /// Write `r` as a snapshot on `conn` (see the module documentation).
 pub fn write_snapshot(conn: &mut Connection, r: &ScoreResult, meta: &SnapshotMeta) -> Result<WrittenSnapshot> {
     let t0 = Instant::now();
-    if meta.mode.is_empty() || meta.config_fp.is_empty() {
+    let decoded = Decoded::new(r, meta)?;
+    let pending = begin_snapshot(conn, r.as_of_day, &meta.mode, &meta.config_fp)?;
+    finish_decoded(pending, r, meta, &decoded, t0)
+}
+
+/// A snapshot write in progress: the `BEGIN IMMEDIATE` transaction is open and the snapshot it
+/// replaces (same as-of day, mode and configuration) is already deleted in it. Finish it with
+/// [`finish_snapshot`]; dropped unfinished, it rolls back and the store is as it was.
+///
+/// Splitting the write lets a run delete the replaced snapshot (half a second at a million
+/// accounts) while the engine is still computing the new one.
+pub struct PendingSnapshot<'c> {
+    conn: &'c mut Connection,
+    open: bool,
+    fk_was_on: bool,
+    as_of_day: i32,
+    mode: String,
+    config_fp: String,
+    replaced: Vec<i64>,
+    /// Largest `accounts.id` when the transaction began.
+    max_account_id: i64,
+    /// Seconds spent beginning (finding and deleting the replaced snapshot).
+    seconds_begin: f64,
+}
+
+impl PendingSnapshot<'_> {
+    /// Ids of the snapshots this write replaces.
+    pub fn replaced(&self) -> &[i64] {
+        &self.replaced
+    }
+
+    fn end(&mut self, sql: &str) -> Result<()> {
+        if self.open {
+            self.open = false;
+            self.conn.execute_batch(sql).ctx("ending the snapshot transaction")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PendingSnapshot<'_> {
+    fn drop(&mut self) {
+        let _ = self.end("ROLLBACK");
+        if self.fk_was_on {
+            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+        }
+    }
+}
+
+/// Start writing the snapshot of (`as_of_day`, `mode`, `config_fp`): open the write
+/// transaction and delete the snapshot with the same key, if any.
+pub fn begin_snapshot<'c>(conn: &'c mut Connection, as_of_day: i32, mode: &str, config_fp: &str) -> Result<PendingSnapshot<'c>> {
+    let t0 = Instant::now();
+    if mode.is_empty() || config_fp.is_empty() {
         return Err(data("a snapshot needs a mode and a configuration fingerprint".into()));
     }
-    let n = check(r)?;
-    let s = &r.scores;
-    let rfm = Labels::new("rfm_segment", &r.rfm_segment_labels, false);
-    let rfm5 = Labels::new("rfm5_segment", &r.rfm5_segment_labels, false);
-    let quadrant = Labels::new("quadrant", &r.quadrant_labels, false);
-    let churn_band = Labels::new("churn_band", &r.churn_band_labels, false);
-    let health_band = Labels::new("health_band", &r.health_band_labels, false);
-    let lifecycle = Labels::new("lifecycle", &r.lifecycle_labels, false);
-    let tier = Labels::new("tier", &r.tier_labels, true);
-    let size_band = Labels::new("size_band", &r.size_band_labels, true);
-    rfm.check(&s.rfm_segment, true)?;
-    rfm5.check(&s.rfm5_segment, true)?;
-    quadrant.check(&s.quadrant, false)?;
-    churn_band.check(&s.churn_band, true)?;
-    health_band.check(&s.health_band, true)?;
-    lifecycle.check(&s.lifecycle, true)?;
-    if !s.tier.is_empty() && r.tier_labels.is_empty() {
-        return Err(data("tier codes without tier labels".into()));
-    }
-    tier.check(&s.tier, false)?;
-    if !s.size_band.is_empty() && r.size_band_labels.is_empty() {
-        return Err(data("size_band codes without size_band labels".into()));
-    }
-    size_band.check(&s.size_band, false)?;
-
-    // churn reasons: decode each distinct bit set once
-    let mut reasons: HashMap<u32, String> = HashMap::new();
-    for &bits in &s.churn_reasons {
-        reasons.entry(bits).or_insert_with(|| {
-            (0..32)
-                .filter(|b| bits >> b & 1 == 1)
-                .map(|b| r.churn_reason_labels[b].as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        });
-    }
-
-    let net_revenue = sum_i64(&s.revenue, "revenue")?;
-    let pooled_cost = r.pools.iter().map(|p| p.pooled).sum::<i64>();
-    let allocated_cost = r.pools.iter().map(|p| p.allocated).sum::<i64>();
-    let unallocated_cost = r.pools.iter().map(|p| p.unallocated).sum::<i64>();
-
     // Foreign-key checks cost two b-tree lookups per inserted row (a third of the write): the
     // transaction runs with them off and guarantees the references itself — the snapshot id is
     // the one it inserts, account ids come from the store's own rows (never deleted) and are
     // checked against the largest account id, and deletes of replaced snapshots apply every
-    // table's ON DELETE action explicitly.
+    // table's ON DELETE action explicitly. (The pragma cannot change inside a transaction.)
     let fk_was_on: bool = conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0)).ctx("reading pragmas")?;
     conn.execute_batch("PRAGMA foreign_keys = OFF;").ctx("setting pragmas")?;
+    let mut pending = PendingSnapshot {
+        conn,
+        open: false,
+        fk_was_on,
+        as_of_day,
+        mode: mode.to_string(),
+        config_fp: config_fp.to_string(),
+        replaced: Vec::new(),
+        max_account_id: 0,
+        seconds_begin: 0.0,
+    };
+    let conn = &mut *pending.conn;
     let cache_size: i64 = conn.query_row("PRAGMA cache_size", [], |row| row.get(0)).ctx("reading pragmas")?;
     if cache_size == -2000 {
         // SQLite's default (2 MB) spills the transaction's pages to the WAL and reads them back
-        conn.execute_batch(&format!("PRAGMA cache_size = {WRITE_CACHE_KIB}; PRAGMA mmap_size = 1073741824;"))
+        conn.execute_batch(&format!("PRAGMA cache_size = {WRITE_CACHE_KIB};"))
             .ctx("setting pragmas")?;
     }
-    let labels = [&rfm, &rfm5, &quadrant, &churn_band, &health_band, &lifecycle, &tier, &size_band];
-    let totals = [net_revenue, pooled_cost, allocated_cost, unallocated_cost];
-    let out = write_in_txn(conn, r, meta, n, &reasons, labels, totals, t0);
-    if fk_was_on {
-        conn.execute_batch("PRAGMA foreign_keys = ON").ctx("restoring pragmas")?;
+    let referencing = referencing_tables(conn)?;
+    conn.execute_batch("BEGIN IMMEDIATE").ctx("starting the snapshot transaction")?;
+    pending.open = true;
+    let conn = &mut *pending.conn;
+    pending.max_account_id = conn
+        .query_row("SELECT coalesce(max(id), 0) FROM accounts", [], |row| row.get(0))
+        .ctx("reading the largest account id")?;
+    {
+        let mut find = conn
+            .prepare("SELECT id FROM snapshots WHERE as_of_day = ?1 AND mode = ?2 AND config_fp = ?3")
+            .ctx("finding the snapshot to replace")?;
+        let ids = find
+            .query_map(params![as_of_day, mode, config_fp], |row| row.get::<_, i64>(0))
+            .ctx("finding the snapshot to replace")?;
+        for id in ids {
+            pending.replaced.push(id.ctx("finding the snapshot to replace")?);
+        }
     }
-    let (new_id, replaced, seconds) = out?;
+    for id in &pending.replaced {
+        for (table, column, action) in &referencing {
+            let (t, c) = (quote_ident(table), quote_ident(column));
+            match action.as_str() {
+                "CASCADE" => {
+                    conn.execute(&format!("DELETE FROM {t} WHERE {c} = ?1"), [id])
+                        .ctx(&format!("deleting the replaced snapshot's rows of {table}"))?;
+                }
+                "SET NULL" => {
+                    conn.execute(&format!("UPDATE {t} SET {c} = NULL WHERE {c} = ?1"), [id])
+                        .ctx(&format!("detaching {table} from the replaced snapshot"))?;
+                }
+                _ => {
+                    let used: bool = conn
+                        .query_row(&format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE {c} = ?1)"), [id], |row| row.get(0))
+                        .ctx(&format!("checking {table}"))?;
+                    if used {
+                        return Err(data(format!(
+                            "snapshot {id} cannot be replaced: rows of {table} refer to it"
+                        )));
+                    }
+                }
+            }
+        }
+        conn.execute("DELETE FROM snapshots WHERE id = ?1", [id])
+            .ctx("deleting the replaced snapshot")?;
+    }
+    pending.seconds_begin = t0.elapsed().as_secs_f64();
+    Ok(pending)
+}
+
+/// Insert `r` in the transaction `pending` opened, and commit. `r` must be the result of the
+/// key `pending` was begun with (as-of day; `meta` gives the same mode and fingerprint).
+/// `meta.seconds_before_write` should not count time that overlapped the begin step.
+pub fn finish_snapshot(pending: PendingSnapshot<'_>, r: &ScoreResult, meta: &SnapshotMeta) -> Result<WrittenSnapshot> {
+    let t0 = Instant::now();
+    let decoded = Decoded::new(r, meta)?;
+    finish_decoded(pending, r, meta, &decoded, t0)
+}
+
+/// A result's checked size, labels and totals, decoded once before anything is written.
+struct Decoded<'a> {
+    n: usize,
+    labels: [Labels<'a>; 8],
+    reasons: HashMap<u32, String>,
+    /// net revenue, pooled, allocated, unallocated cost
+    totals: [i64; 4],
+}
+
+impl<'a> Decoded<'a> {
+    fn new(r: &'a ScoreResult, meta: &SnapshotMeta) -> Result<Self> {
+        if meta.mode.is_empty() || meta.config_fp.is_empty() {
+            return Err(data("a snapshot needs a mode and a configuration fingerprint".into()));
+        }
+        let n = check(r)?;
+        let s = &r.scores;
+        let rfm = Labels::new("rfm_segment", &r.rfm_segment_labels, false);
+        let rfm5 = Labels::new("rfm5_segment", &r.rfm5_segment_labels, false);
+        let quadrant = Labels::new("quadrant", &r.quadrant_labels, false);
+        let churn_band = Labels::new("churn_band", &r.churn_band_labels, false);
+        let health_band = Labels::new("health_band", &r.health_band_labels, false);
+        let lifecycle = Labels::new("lifecycle", &r.lifecycle_labels, false);
+        let tier = Labels::new("tier", &r.tier_labels, true);
+        let size_band = Labels::new("size_band", &r.size_band_labels, true);
+        rfm.check(&s.rfm_segment, true)?;
+        rfm5.check(&s.rfm5_segment, true)?;
+        quadrant.check(&s.quadrant, false)?;
+        churn_band.check(&s.churn_band, true)?;
+        health_band.check(&s.health_band, true)?;
+        lifecycle.check(&s.lifecycle, true)?;
+        if !s.tier.is_empty() && r.tier_labels.is_empty() {
+            return Err(data("tier codes without tier labels".into()));
+        }
+        tier.check(&s.tier, false)?;
+        if !s.size_band.is_empty() && r.size_band_labels.is_empty() {
+            return Err(data("size_band codes without size_band labels".into()));
+        }
+        size_band.check(&s.size_band, false)?;
+
+        // churn reasons: decode each distinct bit set once
+        let mut reasons: HashMap<u32, String> = HashMap::new();
+        for &bits in &s.churn_reasons {
+            reasons.entry(bits).or_insert_with(|| {
+                (0..32)
+                    .filter(|b| bits >> b & 1 == 1)
+                    .map(|b| r.churn_reason_labels[b].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        }
+        if !r.pool_shares.is_empty() && r.pool_shares.len() != r.pools.len() {
+            return Err(data(format!("{} pool share columns for {} pools", r.pool_shares.len(), r.pools.len())));
+        }
+        for (p, shares) in r.pools.iter().zip(&r.pool_shares) {
+            if !shares.is_empty() && shares.len() != n {
+                return Err(data(format!("pool {} has {} shares for {n} accounts", p.category, shares.len())));
+            }
+            if !shares.is_empty() && sum_i64(shares, "pool share")? != p.allocated {
+                return Err(data(format!("the shares of pool {} do not sum to its allocated amount", p.category)));
+            }
+        }
+        let totals = [
+            sum_i64(&s.revenue, "revenue")?,
+            r.pools.iter().map(|p| p.pooled).sum::<i64>(),
+            r.pools.iter().map(|p| p.allocated).sum::<i64>(),
+            r.pools.iter().map(|p| p.unallocated).sum::<i64>(),
+        ];
+        Ok(Decoded {
+            n,
+            labels: [rfm, rfm5, quadrant, churn_band, health_band, lifecycle, tier, size_band],
+            reasons,
+            totals,
+        })
+    }
+}
+
+fn finish_decoded(
+    mut pending: PendingSnapshot<'_>,
+    r: &ScoreResult,
+    meta: &SnapshotMeta,
+    decoded: &Decoded<'_>,
+    t0: Instant,
+) -> Result<WrittenSnapshot> {
+    if r.as_of_day != pending.as_of_day || meta.mode != pending.mode || meta.config_fp != pending.config_fp {
+        return Err(data(format!(
+            "the result (as of day {}, {} {}) is not the snapshot the write began (day {}, {} {})",
+            r.as_of_day, meta.mode, meta.config_fp, pending.as_of_day, pending.mode, pending.config_fp
+        )));
+    }
+    let n = decoded.n;
+    let s = &r.scores;
+    let [net_revenue, pooled_cost, allocated_cost, unallocated_cost] = decoded.totals;
+    if let Some(&last) = s.account.last() {
+        if last as i64 + 1 > pending.max_account_id {
+            return Err(data(format!("account id {} does not exist in the store", last as i64 + 1)));
+        }
+    }
+    let conn = &*pending.conn;
+    let new_id: i64 = conn
+        .query_row("SELECT coalesce(max(id), 0) + 1 FROM snapshots", [], |row| row.get(0))
+        .ctx("choosing the snapshot id")?;
+    // replaced ids were deleted by the begin step, and every new id is larger than any old one
+    let new_id = new_id.max(pending.replaced.iter().max().map_or(0, |m| m + 1));
+    conn.execute(
+        "INSERT INTO snapshots(id, as_of_day, mode, config_fp, config, data_version, created_at, seconds, \
+         accounts, net_revenue, pooled_cost, allocated_cost, unallocated_cost, series) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            new_id,
+            r.as_of_day,
+            meta.mode,
+            meta.config_fp,
+            meta.config_json,
+            meta.data_version,
+            meta.created_at,
+            n as i64,
+            net_revenue,
+            pooled_cost,
+            allocated_cost,
+            unallocated_cost,
+            meta.series,
+        ],
+    )
+    .ctx("inserting the snapshot")?;
+    {
+        let mut ins = conn
+            .prepare(
+                "INSERT INTO snapshot_pools(snapshot, category, driver, pooled, allocated, unallocated) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .ctx("preparing the pool insert")?;
+        for p in &r.pools {
+            ins.execute(params![new_id, p.category, p.driver, p.pooled, p.allocated, p.unallocated])
+                .ctx(&format!("inserting pool {}", p.category))?;
+        }
+    }
+    let labels = {
+        let l = &decoded.labels;
+        [&l[0], &l[1], &l[2], &l[3], &l[4], &l[5], &l[6], &l[7]]
+    };
+    insert_accounts(conn, r, new_id, n, &decoded.reasons, labels)?;
+    {
+        let mut ins = conn
+            .prepare("INSERT INTO snapshot_pool_shares(snapshot, category, data) VALUES (?1, ?2, ?3)")
+            .ctx("preparing the pool share insert")?;
+        for (p, shares) in r.pools.iter().zip(&r.pool_shares) {
+            if !shares.is_empty() {
+                let bytes: Vec<u8> = shares.iter().flat_map(|v| v.to_le_bytes()).collect();
+                ins.execute(params![new_id, p.category, bytes])
+                    .ctx(&format!("inserting the account shares of pool {}", p.category))?;
+            }
+        }
+    }
+    let seconds = meta.seconds_before_write + pending.seconds_begin + t0.elapsed().as_secs_f64();
+    conn.execute("UPDATE snapshots SET seconds = ?1 WHERE id = ?2", params![seconds, new_id])
+        .ctx("recording the run's time")?;
+    pending.end("COMMIT")?;
+    let replaced = std::mem::take(&mut pending.replaced);
+    let seconds_begin = pending.seconds_begin;
+    drop(pending); // restores the foreign-key setting
     Ok(WrittenSnapshot {
         id: new_id,
         replaced,
@@ -267,7 +506,7 @@ pub fn write_snapshot(conn: &mut Connection, r: &ScoreResult, meta: &SnapshotMet
         allocated_cost,
         unallocated_cost,
         seconds,
-        seconds_write: t0.elapsed().as_secs_f64(),
+        seconds_write: seconds_begin + t0.elapsed().as_secs_f64(),
     })
 }
 
@@ -302,160 +541,149 @@ fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_in_txn(
-    conn: &mut Connection,
+/// Rows per `INSERT` statement of [`insert_accounts`]: one statement execution per row is a
+/// third of the insert's time at a million accounts; 64 rows bind 1,536 parameters (SQLite
+/// allows 32,766).
+const ROWS_PER_INSERT: usize = 64;
+/// Bound columns per `snapshot_accounts` row (`primary_segment` is written as NULL).
+const BOUND_COLUMNS: usize = 24;
+
+fn account_insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO snapshot_accounts(snapshot, account, recency_days, frequency, monetary, \
+         r_score, f_score, m_score, rfm_segment, rfm5_segment, revenue, direct_cost, allocated_cost, \
+         margin, margin_pct, quadrant, churn_risk, churn_band, churn_reasons, health, health_band, \
+         lifecycle, tier, size_band, primary_segment) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for col in 0..BOUND_COLUMNS {
+            sql.push_str(&format!("?{},", row * BOUND_COLUMNS + col + 1));
+        }
+        sql.push_str("NULL)");
+    }
+    sql
+}
+
+/// One `snapshot_accounts` row per account, [`ROWS_PER_INSERT`] rows per statement execution.
+fn insert_accounts(
+    tx: &Connection,
     r: &ScoreResult,
-    meta: &SnapshotMeta,
+    snapshot: i64,
     n: usize,
     reasons: &HashMap<u32, String>,
     labels: [&Labels<'_>; 8],
-    totals: [i64; 4],
-    t0: Instant,
-) -> Result<(i64, Vec<i64>, f64)> {
+) -> Result<()> {
     let [rfm, rfm5, quadrant, churn_band, health_band, lifecycle, tier, size_band] = labels;
-    let [net_revenue, pooled_cost, allocated_cost, unallocated_cost] = totals;
     let s = &r.scores;
-    let referencing = referencing_tables(conn)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .ctx("starting the snapshot transaction")?;
-    if let Some(&last) = s.account.last() {
-        let max_id: i64 = tx
-            .query_row("SELECT coalesce(max(id), 0) FROM accounts", [], |row| row.get(0))
-            .ctx("reading the largest account id")?;
-        if last as i64 + 1 > max_id {
-            return Err(data(format!("account id {} does not exist in the store", last as i64 + 1)));
-        }
-    }
-    let new_id: i64 = tx
-        .query_row("SELECT coalesce(max(id), 0) + 1 FROM snapshots", [], |row| row.get(0))
-        .ctx("choosing the snapshot id")?;
-    let mut replaced = Vec::new();
-    {
-        let mut find = tx
-            .prepare("SELECT id FROM snapshots WHERE as_of_day = ?1 AND mode = ?2 AND config_fp = ?3")
-            .ctx("finding the snapshot to replace")?;
-        let ids = find
-            .query_map(params![r.as_of_day, meta.mode, meta.config_fp], |row| row.get::<_, i64>(0))
-            .ctx("finding the snapshot to replace")?;
-        for id in ids {
-            replaced.push(id.ctx("finding the snapshot to replace")?);
-        }
-    }
-    for id in &replaced {
-        for (table, column, action) in &referencing {
-            let (t, c) = (quote_ident(table), quote_ident(column));
-            match action.as_str() {
-                "CASCADE" => {
-                    tx.execute(&format!("DELETE FROM {t} WHERE {c} = ?1"), [id])
-                        .ctx(&format!("deleting the replaced snapshot's rows of {table}"))?;
+    let score = |v: u8| if v == 0 { None } else { Some(v as i64) };
+    // binds account row `i` at parameter offset `base` (0 for the first row of the statement)
+    let bind = |ins: &mut rusqlite::Statement<'_>, base: usize, i: usize| -> rusqlite::Result<()> {
+        ins.raw_bind_parameter(base + 1, snapshot)?;
+        ins.raw_bind_parameter(base + 2, s.account[i] as i64 + 1)?;
+        ins.raw_bind_parameter(base + 3, (s.recency_days[i] != NULL_I64).then_some(s.recency_days[i]))?;
+        ins.raw_bind_parameter(base + 4, s.frequency[i])?;
+        ins.raw_bind_parameter(base + 5, s.monetary[i])?;
+        ins.raw_bind_parameter(base + 6, score(s.r_score[i]))?;
+        ins.raw_bind_parameter(base + 7, score(s.f_score[i]))?;
+        ins.raw_bind_parameter(base + 8, score(s.m_score[i]))?;
+        ins.raw_bind_parameter(base + 9, rfm.get(s.rfm_segment[i]))?;
+        ins.raw_bind_parameter(base + 10, rfm5.get(s.rfm5_segment[i]))?;
+        ins.raw_bind_parameter(base + 11, s.revenue[i])?;
+        ins.raw_bind_parameter(base + 12, s.direct_cost[i])?;
+        ins.raw_bind_parameter(base + 13, s.allocated_cost[i])?;
+        ins.raw_bind_parameter(base + 14, s.margin[i])?;
+        let pct = s.margin_pct[i];
+        ins.raw_bind_parameter(base + 15, pct.is_finite().then_some(pct))?;
+        ins.raw_bind_parameter(base + 16, quadrant.get(s.quadrant[i]))?;
+        ins.raw_bind_parameter(base + 17, s.churn_risk[i] as i64)?;
+        ins.raw_bind_parameter(base + 18, churn_band.get(s.churn_band[i]))?;
+        ins.raw_bind_parameter(base + 19, reasons[&s.churn_reasons[i]].as_str())?;
+        ins.raw_bind_parameter(base + 20, s.health[i] as i64)?;
+        ins.raw_bind_parameter(base + 21, health_band.get(s.health_band[i]))?;
+        ins.raw_bind_parameter(base + 22, lifecycle.get(s.lifecycle[i]))?;
+        ins.raw_bind_parameter(base + 23, if s.tier.is_empty() { None } else { tier.get(s.tier[i]) })?;
+        ins.raw_bind_parameter(base + 24, if s.size_band.is_empty() { None } else { size_band.get(s.size_band[i]) })?;
+        Ok(())
+    };
+    let full = n / ROWS_PER_INSERT * ROWS_PER_INSERT;
+    if full > 0 {
+        let mut ins = tx.prepare(&account_insert_sql(ROWS_PER_INSERT)).ctx("preparing the account insert")?;
+        for first in (0..full).step_by(ROWS_PER_INSERT) {
+            let chunk = |ins: &mut rusqlite::Statement<'_>| -> rusqlite::Result<()> {
+                for k in 0..ROWS_PER_INSERT {
+                    bind(ins, k * BOUND_COLUMNS, first + k)?;
                 }
-                "SET NULL" => {
-                    tx.execute(&format!("UPDATE {t} SET {c} = NULL WHERE {c} = ?1"), [id])
-                        .ctx(&format!("detaching {table} from the replaced snapshot"))?;
-                }
-                _ => {
-                    let used: bool = tx
-                        .query_row(&format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE {c} = ?1)"), [id], |row| row.get(0))
-                        .ctx(&format!("checking {table}"))?;
-                    if used {
-                        return Err(data(format!(
-                            "snapshot {id} cannot be replaced: rows of {table} refer to it"
-                        )));
-                    }
-                }
-            }
-        }
-        tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])
-            .ctx("deleting the replaced snapshot")?;
-    }
-    tx.execute(
-        "INSERT INTO snapshots(id, as_of_day, mode, config_fp, config, data_version, created_at, seconds, \
-         accounts, net_revenue, pooled_cost, allocated_cost, unallocated_cost, series) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            new_id,
-            r.as_of_day,
-            meta.mode,
-            meta.config_fp,
-            meta.config_json,
-            meta.data_version,
-            meta.created_at,
-            n as i64,
-            net_revenue,
-            pooled_cost,
-            allocated_cost,
-            unallocated_cost,
-            meta.series,
-        ],
-    )
-    .ctx("inserting the snapshot")?;
-    {
-        let mut ins = tx
-            .prepare(
-                "INSERT INTO snapshot_pools(snapshot, category, driver, pooled, allocated, unallocated) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .ctx("preparing the pool insert")?;
-        for p in &r.pools {
-            ins.execute(params![new_id, p.category, p.driver, p.pooled, p.allocated, p.unallocated])
-                .ctx(&format!("inserting pool {}", p.category))?;
-        }
-    }
-    {
-        let mut ins = tx
-            .prepare(
-                "INSERT INTO snapshot_accounts(snapshot, account, recency_days, frequency, monetary, \
-                 r_score, f_score, m_score, rfm_segment, rfm5_segment, revenue, direct_cost, allocated_cost, \
-                 margin, margin_pct, quadrant, churn_risk, churn_band, churn_reasons, health, health_band, \
-                 lifecycle, tier, size_band, primary_segment) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-                 ?19, ?20, ?21, ?22, ?23, ?24, NULL)",
-            )
-            .ctx("preparing the account insert")?;
-        ins.raw_bind_parameter(1, new_id).ctx("binding")?;
-        let score = |v: u8| if v == 0 { None } else { Some(v as i64) };
-        for i in 0..n {
-            let bind = |ins: &mut rusqlite::Statement<'_>| -> rusqlite::Result<()> {
-                ins.raw_bind_parameter(2, s.account[i] as i64 + 1)?;
-                ins.raw_bind_parameter(3, (s.recency_days[i] != NULL_I64).then_some(s.recency_days[i]))?;
-                ins.raw_bind_parameter(4, s.frequency[i])?;
-                ins.raw_bind_parameter(5, s.monetary[i])?;
-                ins.raw_bind_parameter(6, score(s.r_score[i]))?;
-                ins.raw_bind_parameter(7, score(s.f_score[i]))?;
-                ins.raw_bind_parameter(8, score(s.m_score[i]))?;
-                ins.raw_bind_parameter(9, rfm.get(s.rfm_segment[i]))?;
-                ins.raw_bind_parameter(10, rfm5.get(s.rfm5_segment[i]))?;
-                ins.raw_bind_parameter(11, s.revenue[i])?;
-                ins.raw_bind_parameter(12, s.direct_cost[i])?;
-                ins.raw_bind_parameter(13, s.allocated_cost[i])?;
-                ins.raw_bind_parameter(14, s.margin[i])?;
-                let pct = s.margin_pct[i];
-                ins.raw_bind_parameter(15, pct.is_finite().then_some(pct))?;
-                ins.raw_bind_parameter(16, quadrant.get(s.quadrant[i]))?;
-                ins.raw_bind_parameter(17, s.churn_risk[i] as i64)?;
-                ins.raw_bind_parameter(18, churn_band.get(s.churn_band[i]))?;
-                ins.raw_bind_parameter(19, reasons[&s.churn_reasons[i]].as_str())?;
-                ins.raw_bind_parameter(20, s.health[i] as i64)?;
-                ins.raw_bind_parameter(21, health_band.get(s.health_band[i]))?;
-                ins.raw_bind_parameter(22, lifecycle.get(s.lifecycle[i]))?;
-                ins.raw_bind_parameter(23, if s.tier.is_empty() { None } else { tier.get(s.tier[i]) })?;
-                ins.raw_bind_parameter(
-                    24,
-                    if s.size_band.is_empty() { None } else { size_band.get(s.size_band[i]) },
-                )?;
-                ins.raw_execute()?;
-                Ok(())
+                ins.raw_execute().map(|_| ())
             };
-            bind(&mut ins).ctx(&format!("inserting the snapshot row of account id {}", s.account[i] as i64 + 1))?;
+            chunk(&mut ins).ctx(&format!(
+                "inserting the snapshot rows of account ids {}..={}",
+                s.account[first] as i64 + 1,
+                s.account[first + ROWS_PER_INSERT - 1] as i64 + 1
+            ))?;
         }
     }
-    let seconds = meta.seconds_before_write + t0.elapsed().as_secs_f64();
-    tx.execute("UPDATE snapshots SET seconds = ?1 WHERE id = ?2", params![seconds, new_id])
-        .ctx("recording the run's time")?;
-    tx.commit().ctx("committing the snapshot")?;
-    Ok((new_id, replaced, seconds))
+    if full < n {
+        let mut ins = tx.prepare(&account_insert_sql(1)).ctx("preparing the account insert")?;
+        for i in full..n {
+            let row = |ins: &mut rusqlite::Statement<'_>| -> rusqlite::Result<()> {
+                bind(ins, 0, i)?;
+                ins.raw_execute().map(|_| ())
+            };
+            row(&mut ins).ctx(&format!("inserting the snapshot row of account id {}", s.account[i] as i64 + 1))?;
+        }
+    }
+    Ok(())
+}
+
+/// Account `account_id`'s share of each pooled category of snapshot `snapshot`, in the order
+/// of the snapshot's pools: `(category, share)` in minor units. Empty when the account is not in
+/// the snapshot or the snapshot keeps no shares (written before schema v5, or no pools).
+pub fn account_pool_shares(conn: &Connection, snapshot: i64, account_id: i64) -> Result<Vec<(String, i64)>> {
+    let present: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM snapshot_accounts WHERE snapshot = ?1 AND account = ?2)",
+            params![snapshot, account_id],
+            |r| r.get(0),
+        )
+        .ctx("finding the account in the snapshot")?;
+    if !present {
+        return Ok(Vec::new());
+    }
+    // the account's position among the snapshot's rows (a count over the primary key range)
+    let pos: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM snapshot_accounts WHERE snapshot = ?1 AND account < ?2",
+            params![snapshot, account_id],
+            |r| r.get(0),
+        )
+        .ctx("locating the account in the snapshot")?;
+    let rows: Vec<(i64, String)> = {
+        let mut st = conn
+            .prepare(
+                "SELECT id, category FROM snapshot_pool_shares WHERE snapshot = ?1 ORDER BY id",
+            )
+            .ctx("reading pool shares")?;
+        let it = st.query_map([snapshot], |r| Ok((r.get(0)?, r.get(1)?))).ctx("reading pool shares")?;
+        it.collect::<std::result::Result<_, _>>().ctx("reading pool shares")?
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (rowid, category) in rows {
+        // eight bytes out of the column, not the whole column
+        let blob = conn
+            .blob_open(rusqlite::MAIN_DB, "snapshot_pool_shares", "data", rowid, true)
+            .ctx("opening pool shares")?;
+        let mut buf = [0u8; 8];
+        let read = blob.read_at(&mut buf, (pos as usize) * 8).map_err(|e| data(format!("pool {category}: {e}")))?;
+        if read != 8 {
+            return Err(data(format!("the stored shares of pool {category} are shorter than the snapshot")));
+        }
+        out.push((category, i64::from_le_bytes(buf)));
+    }
+    Ok(out)
 }
 
 /// The snapshot with this id, if it exists: `(as_of_day, mode, config_fp, data_version)`.

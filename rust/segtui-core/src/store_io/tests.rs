@@ -640,3 +640,46 @@ fn bench_snapshot_write_variants() {
         }
     }
 }
+
+#[test]
+fn pool_shares_are_kept_per_account_and_replaced_with_the_snapshot() {
+    let dir = TempDir::new("shares");
+    let (db, _c) = store_with_accounts(&dir, 20);
+    let accounts: Vec<u32> = (0..12).map(|i| i + 3).collect(); // ids 4..=15
+    let mut r = hand_result(20100, &accounts, 5);
+    // two pools: hosting (one unit each to the first five) and support (7 to the last account)
+    r.pools.push(crate::engine::PoolAllocation {
+        category: "support".into(),
+        driver: "equal".into(),
+        pooled: 7,
+        allocated: 7,
+        unallocated: 0,
+    });
+    let mut support = vec![0i64; 12];
+    support[11] = 7;
+    r.pool_shares.push(support);
+    r.scores.allocated_cost[11] += 7;
+    r.scores.margin[11] -= 7;
+    let w = snapshot::write_snapshot_to(&db, &r, &meta("fp1")).unwrap();
+    let c = open_ro(&db).unwrap();
+    let of = |id: i64| snapshot::account_pool_shares(&c, w.id, id).unwrap();
+    assert_eq!(of(4), vec![("hosting".to_string(), 1), ("support".to_string(), 0)]);
+    assert_eq!(of(9), vec![("hosting".to_string(), 0), ("support".to_string(), 0)]);
+    assert_eq!(of(15), vec![("hosting".to_string(), 0), ("support".to_string(), 7)]);
+    assert!(of(2).is_empty(), "not in the snapshot");
+    // the shares of every account sum to its allocated cost
+    for (i, &a) in accounts.iter().enumerate() {
+        let total: i64 = of(a as i64 + 1).iter().map(|(_, v)| v).sum();
+        assert_eq!(total, r.scores.allocated_cost[i]);
+    }
+    // shares that do not add up are refused before anything is written
+    let mut bad = r.clone();
+    bad.pool_shares[1][0] = 1;
+    let e = snapshot::write_snapshot_to(&db, &bad, &meta("fp1")).unwrap_err();
+    assert!(e.to_string().contains("do not sum"), "{e}");
+    // replacing the snapshot replaces its shares
+    let w2 = snapshot::write_snapshot_to(&db, &r, &meta("fp1")).unwrap();
+    let n: i64 = c.query_row("SELECT count(*) FROM snapshot_pool_shares", [], |x| x.get(0)).unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(snapshot::account_pool_shares(&c, w2.id, 15).unwrap()[1].1, 7);
+}

@@ -183,6 +183,7 @@ pub fn hand_result(as_of_day: i32, accounts: &[u32], pooled: i64) -> ScoreResult
             allocated,
             unallocated: pooled - allocated,
         }],
+        pool_shares: vec![(0..n as i64).map(|i| i64::from(i < allocated)).collect()],
         rfm_segment_labels: labels(&[
             "Champions",
             "Loyal",
