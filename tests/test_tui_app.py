@@ -887,3 +887,18 @@ async def test_month_chart_draws_bars_line_and_labels() -> None:
     assert negative  # the refunds-only month goes below zero
     labels = lines[-1].split()  # whole months, in order, never run together
     assert labels and labels[0] == "2025-01" and all(t in months for t in labels) and labels == sorted(labels)
+
+
+def test_table_status_counts_in_words() -> None:
+    from segtui.tui.grid import Grid, prepare
+    from segtui.tui.query import Col
+    from segtui.tui.widgets import TablePanel
+
+    cols = [Col("a", "a", "int")]
+    one = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1]}), cols)), noun="snapshots")
+    assert one.status_text() == "1 snapshot"
+    many = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1, 2, 3]}), cols, filter="a>1")), noun="snapshots")
+    assert many.status_text() == "2 of 3 snapshots · filter: a>1"
+    items = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1]}), cols)), noun="line items on this page",
+                       noun_one="line item on this page")
+    assert items.status_text() == "1 line item on this page"

@@ -98,12 +98,14 @@ class TablePanel(Vertical):
     TablePanel > Grid { height: auto; }
     """
 
-    def __init__(self, title: str, grid: Grid, *, noun: str = "rows", id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, title: str, grid: Grid, *, noun: str = "rows", noun_one: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title_text = title
         self.grid = grid
         self.noun = noun
+        #: the noun for a count of one: ``noun`` without its final "s" unless given
+        self.noun_one = noun_one if noun_one is not None else (noun[:-1] if noun.endswith("s") else noun)
         self.extra = ""
 
     def compose(self) -> ComposeResult:
@@ -128,7 +130,8 @@ class TablePanel(Vertical):
         if view is None:
             return ""
         shown, total = view.height, view.total
-        parts = [f"{shown:,} {self.noun}" if shown == total else f"{shown:,} of {total:,} {self.noun}"]
+        noun = self.noun_one if (shown if shown == total else total) == 1 else self.noun
+        parts = [f"{shown:,} {noun}" if shown == total else f"{shown:,} of {total:,} {noun}"]
         if view.sort:
             label = next((c.label for c in view.cols if c.key == view.sort[0]), view.sort[0])
             parts.append(f"sorted by {label} {'▼ descending' if view.sort[1] else '▲ ascending'}")

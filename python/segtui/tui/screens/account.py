@@ -122,7 +122,8 @@ class AccountScreen(BaseScreen):
             yield TablePanel("Segment history (every snapshot)", Grid(HISTORY_COLS, export_name="history", id="history-grid"),
                              noun="snapshots", id="history")
             yield TablePanel("Line items (newest first)", Grid(ITEM_COLS, export_name="line-items", id="items-grid"),
-                             noun="line items on this page", id="items")
+                             noun="line items on this page",
+                             noun_one="line item on this page", id="items")
 
     def on_mount(self) -> None:
         if self.account:  # 0: composed ahead of time, no account yet
