@@ -902,3 +902,27 @@ def test_table_status_counts_in_words() -> None:
     items = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1]}), cols)), noun="line items on this page",
                        noun_one="line item on this page")
     assert items.status_text() == "1 line item on this page"
+
+
+@aio
+async def test_quitting_stops_a_scoring_run(tmp_path: Path) -> None:
+    import sys
+
+    db = build_store(tmp_path / "quit.db")
+    before = sql(db, "SELECT id, created_at FROM snapshots ORDER BY id")
+    app = make_app(db)
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c", "import json, time; print(json.dumps({'progress': 'slow'}), flush=True); time.sleep(60)"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "r")
+        await pilot.press("enter")
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if app.scoring is not None and "slow" in app.scoring.label:
+                break
+        proc = app.scoring_run.proc
+        assert proc.poll() is None
+        await pilot.press("ctrl+q")
+    assert proc.wait(5) != 0  # ended with the app, not left running
+    assert sql(db, "SELECT id, created_at FROM snapshots ORDER BY id") == before
