@@ -811,6 +811,12 @@ async def test_scoring_stopped_after_its_commit_shows_the_snapshot(tmp_path: Pat
         before = {s.id for s in app.snapshots}
         await press(pilot, "r")
         await pilot.press("enter")
+        await pilot.press("enter")  # browse meanwhile: a segment's accounts
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, AccountsScreen) and not app.screen._tasks:
+                break
+        assert isinstance(app.screen, AccountsScreen)
         for _ in range(1000):
             await pilot.pause(0.02)
             if app.scoring is not None and "packing" in app.scoring.label:
@@ -825,6 +831,8 @@ async def test_scoring_stopped_after_its_commit_shows_the_snapshot(tmp_path: Pat
         await settle(pilot)
         new = [s for s in app.snapshots if s.id not in before]
         assert len(new) == 1 and app.snapshot == new[0]
+        assert isinstance(app.screen, AccountsScreen) and app.is_running  # still browsing, on the new snapshot
+        assert f"(#{new[0].id})" in screen_text(app) and grid(app, "#accounts-grid").view.height > 0
         assert any(f"stopped after it had written snapshot #{new[0].id}" in n.message for n in app._notifications)
         assert not any("keeps the snapshots it had" in n.message for n in app._notifications)
 
