@@ -378,7 +378,7 @@ async def test_help_lists_this_screens_keys(store: Path) -> None:
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
         assert "Migration — keys" in text
-        assert "Counts/revenue" in text and "Pick snapshot A" in text  # this screen's own actions
+        assert "Values" in text and "Pick snapshot A" in text  # this screen's own actions
         assert "Sort by the cursor's column" in text  # tables
         assert "quit on the first screen" in text  # everywhere
         await press(pilot, "escape")
@@ -552,7 +552,9 @@ async def test_first_read_can_be_cancelled_and_redone(store: Path, monkeypatch: 
     gate = _slow_frames(monkeypatch)
     app = make_app(store)
     async with app.run_test(size=SIZE) as pilot:
-        await _wait_for_text(pilot, "reading 2025-06-30 by rfm_segment")
+        # the first read: a narrow one of the rows, or the whole frame when a copy is kept beside the store
+        painted = await _wait_for_text(pilot, "esc cancels")
+        assert re.search(r"reading (2025-06-30 by rfm_segment|the accounts of 2025-06-30)", painted)
         text = screen_text(app)
         assert "Accounts" in text and "48" in text  # the snapshot's own figures are painted meanwhile
         await pilot.press("escape")
@@ -629,3 +631,306 @@ async def test_no_color_is_respected(store: Path, monkeypatch: pytest.MonkeyPatc
         # figures carry their meaning in text: signs, labels, percentages
         text = "\n".join(_lines(app))
         assert "-2" in text and "+1" in text and "%" in text
+
+
+@aio
+async def test_key_bar_fits_an_80_column_terminal(store: Path) -> None:
+    """At 80x24 the footer shows whole entries only, help first, and says `? more` for the rest."""
+    from segtui.tui.screens.base import KeyBar
+
+    app = make_app(store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for keys, screen_type in (((), OverviewScreen), (("enter",), AccountsScreen), (("enter",), AccountScreen),
+                                  (("m",), MigrationScreen), (("p",), ProfitabilityScreen), (("c",), CohortsScreen)):
+            await press(pilot, *keys)
+            assert isinstance(app.screen, screen_type)
+            bar = app.screen.query_one(KeyBar)
+            line = _lines80(app)[-1]
+            shown = bar.fit(78)
+            expected = "  ".join(f"{k} {label}" for k, label in shown)
+            assert line.strip() == expected, (screen_type.__name__, line)
+            assert len(line.rstrip()) <= 80
+            assert shown[0][1] == "Help"
+            if len(shown) < len(bar.entries) + 1:  # some left out: the bar says so, last
+                assert line.rstrip().endswith("? more")
+            if screen_type is MigrationScreen:
+                assert "t Values" in line  # the screen's own keys come before the generic ones
+            if screen_type is OverviewScreen:
+                assert "q Quit" in line  # q quits on the first screen
+        # the widest terminal shows them all
+        bar = app.screen.query_one(KeyBar)
+        assert [label for _k, label in bar.fit(500)] == [label for _k, label in bar.entries]
+        assert bar.fit(500)[-1][1] != "more"
+
+
+def _lines80(app: SegtuiApp) -> list[str]:
+    from rich.console import Console
+
+    console = Console(width=80, record=True, file=open("/dev/null", "w"), color_system=None)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text().splitlines()
+
+
+@aio
+async def test_escape_cancels_scoring_and_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """Scoring runs in a child process; escape ends it midway and the store keeps its snapshots. The child
+    here is the real scorer, started after a pause so that escape lands while it runs."""
+    import sys
+
+    db = build_store(tmp_path / "cancel.db")
+    before = sql(db, "SELECT id, created_at, accounts FROM snapshots ORDER BY id")
+    rows_before = sql(db, "SELECT count(*), sum(revenue) FROM snapshot_accounts")
+    app = make_app(db)
+    marker = tmp_path / "child-started"
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c",
+        "import json, pathlib, sys, time\n"
+        f"pathlib.Path({str(marker)!r}).touch()\n"
+        "print(json.dumps({'progress': 'warming up'}), flush=True)\n"
+        "time.sleep(60)\n"
+        "from segtui.tui.scorer import main\n"
+        f"sys.exit(main([{str(db)!r}]))\n",
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        painted = " ".join(line.strip(" │") for line in _lines(app))
+        assert "esc cancels it and leaves the store as it was." in painted  # the dialog's text whole
+        await pilot.press("enter")
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if app.scoring is not None and "warming up" in app.scoring.label:
+                break
+        else:
+            raise AssertionError("the scoring child did not report progress")
+        await pilot.pause(0.3)  # past the task bar's delay
+        bar = "\n".join(_lines(app))
+        assert "scoring: warming up" in bar and "esc cancels" in bar
+        app.scoring.label = "scoring: " + "a very long progress line from the core " * 5
+        app.screen.show_tasks()
+        await pilot.pause()
+        line = next(x for x in _lines(app) if "⏳" in x)
+        assert line.rstrip().endswith("esc cancels") and "…" in line  # the label gives way, not the hint
+        proc = app.scoring_run.proc
+        assert marker.exists() and proc.poll() is None
+        await pilot.press("escape")  # cancels the scoring, does not quit or go back
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.scoring is None:
+                break
+        else:
+            raise AssertionError("scoring was not cancelled")
+        assert proc.poll() is not None and proc.returncode != 0  # the child was ended
+        assert isinstance(app.screen, OverviewScreen)
+        assert any("Scoring cancelled" in n.message for n in app._notifications)
+        assert "esc cancels" not in "\n".join(_lines(app))
+    assert sql(db, "SELECT id, created_at, accounts FROM snapshots ORDER BY id") == before
+    assert sql(db, "SELECT count(*), sum(revenue) FROM snapshot_accounts") == rows_before
+
+
+@aio
+async def test_scoring_failure_is_reported(tmp_path: Path) -> None:
+    import sys
+
+    db = build_store(tmp_path / "fail.db")
+    app = make_app(db)
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c", "import json; print(json.dumps({'error': 'no line items to score', 'exit': 1})); raise SystemExit(1)"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "r", "enter")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.scoring is None:
+                break
+        assert app.scoring is None
+        assert any("Scoring failed: no line items to score" in n.message for n in app._notifications)
+
+
+@aio
+async def test_reused_screens_show_the_new_subject(store: Path) -> None:
+    """Account lists and account screens are composed once and reused: a second visit shows the new
+    account and list, never the previous one's."""
+    from segtui.tui.screens.base import KeyBar
+
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter")  # Champions
+        first_list = app.screen
+        assert isinstance(first_list, AccountsScreen)
+        g = grid(app, "#accounts-grid")
+        keys = column(g, "account_key")
+        await press(pilot, "enter")
+        account_screen = app.screen
+        assert isinstance(account_screen, AccountScreen)
+        assert keys[0] in screen_text(app)
+        await press(pilot, "escape")
+        await press(pilot, "j", "enter")
+        assert app.screen is account_screen  # the same screen, reused
+        text = screen_text(app)
+        assert keys[1] in text and f"{keys[0]} " not in text
+        assert "q Back" in "  ".join(f"{k} {label}" for k, label in app.screen.query_one(KeyBar).entries)
+        await press(pilot, "escape", "escape", "j", "enter")  # the next segment: Loyal
+        assert app.screen is first_list
+        assert "Loyal" in screen_text(app) and "Champions (" not in screen_text(app)
+        painted = "\n".join(_lines(app))
+        assert "accounts · sorted by revenue ▼ descending" in painted  # the status line whole, not cut
+        for screen_kind in (AccountsScreen, AccountScreen):  # composed ahead, then reused
+            assert len(app._pools[screen_kind.__name__]) == 1
+        assert all(v == "Loyal" for v in column(grid(app, "#accounts-grid"), "rfm_segment"))
+        assert grid(app, "#accounts-grid").export_name == "Loyal"
+        await press(pilot, "escape", "m")
+        migration = app.screen
+        assert isinstance(migration, MigrationScreen) and migration.a.id == 2 and migration.b.id == 3
+        await press(pilot, "v", "escape", "m")  # another dimension, then a new visit: the defaults again
+        assert app.screen is migration and migration.map == "rfm11"
+        assert "by rfm11" in screen_text(app) and grid(app, "#matrix-grid").view.height > 0
+
+
+@aio
+async def test_scoring_stopped_after_its_commit_shows_the_snapshot(tmp_path: Path) -> None:
+    """Escape after the core has committed the snapshot (the child still packing): the snapshot is whole,
+    and the TUI says so and shows it rather than claiming nothing changed."""
+    import sys
+
+    db = build_store(tmp_path / "late.db")
+    app = make_app(db)
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c",
+        "import json, sys, time\n"
+        "from segtui.scoring import score_store\n"
+        f"score_store({str(db)!r}, quiet=True)\n"
+        "print(json.dumps({'progress': 'packing'}), flush=True)\n"
+        "time.sleep(60)\n",
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = {s.id for s in app.snapshots}
+        await press(pilot, "r")
+        await pilot.press("enter")
+        await pilot.press("enter")  # browse meanwhile: a segment's accounts
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, AccountsScreen) and not app.screen._tasks:
+                break
+        assert isinstance(app.screen, AccountsScreen)
+        for _ in range(1000):
+            await pilot.pause(0.02)
+            if app.scoring is not None and "packing" in app.scoring.label:
+                break
+        else:
+            raise AssertionError("the child did not get to packing")
+        await pilot.press("escape")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.scoring is None:
+                break
+        await settle(pilot)
+        new = [s for s in app.snapshots if s.id not in before]
+        assert len(new) == 1 and app.snapshot == new[0]
+        assert isinstance(app.screen, AccountsScreen) and app.is_running  # still browsing, on the new snapshot
+        assert f"(#{new[0].id})" in screen_text(app) and grid(app, "#accounts-grid").view.height > 0
+        assert any(f"stopped after it had written snapshot #{new[0].id}" in n.message for n in app._notifications)
+        assert not any("keeps the snapshots it had" in n.message for n in app._notifications)
+
+
+@aio
+async def test_a_screen_still_being_composed_ahead_is_not_reused(store: Path) -> None:
+    """Opening a list while the one composed ahead is not mounted yet opens a new one (reusing it would
+    let its own mount handler hide the data just shown)."""
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        pending = AccountsScreen.blank()  # never mounted
+        app._pools["AccountsScreen"] = [pending]
+        await press(pilot, "enter")
+        assert isinstance(app.screen, AccountsScreen) and app.screen is not pending
+        assert not app.screen.body_hidden and grid(app, "#accounts-grid").view.height > 0
+        assert any("accounts · sorted by revenue" in line for line in _lines(app))
+
+
+@aio
+async def test_month_chart_draws_bars_line_and_labels() -> None:
+    from textual.app import App
+
+    from segtui.tui.widgets import MonthChart
+
+    months = [f"2025-{m:02d}" for m in range(1, 7)]
+    revenue = [100_00, 0, 400_00, 200_00, -50_00, 300_00]  # a month with nothing, one with refunds only
+    cost = [50_00, 50_00, 100_00, 0, 0, 150_00]
+
+    class ChartApp(App):
+        def compose(self):  # noqa: ANN202
+            yield MonthChart(id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(60, 16)) as pilot:
+        chart = app.query_one(MonthChart)
+        chart.set_data(months, revenue, cost)
+        await pilot.pause()
+        lines = str(chart.render()).splitlines()
+    assert lines[0].startswith("█ net revenue (bars)") and "x direct cost (line, x)" in lines[0]
+    plot = lines[1:-2]
+    yw = plot[0].index("┤")
+    body = [line[yw + 1:] for line in plot]
+    top_row = body[0]
+    assert "█" in top_row  # the largest month (400.00) reaches the top
+    assert plot[0][:yw].strip() == "400.00"
+    columns_with_bar = {c for line in body for c, ch in enumerate(line) if ch == "█"}
+    assert all(line.count("x") <= 6 for line in body) and sum(line.count("x") for line in body) == 6
+    # the empty month draws no bar: between the first and the third month's bars there is a gap of
+    # at least one bar's width
+    runs, prev = [], -2
+    for c in sorted(columns_with_bar):
+        if c != prev + 1:
+            runs.append([c])
+        else:
+            runs[-1].append(c)
+        prev = c
+    assert len(runs) == 5  # six months, one of them empty
+    negative = [i for i, line in enumerate(body) if "█" in line and i > [j for j, lab in enumerate(plot) if lab[:yw].strip() == "0.00"][0]]
+    assert negative  # the refunds-only month goes below zero
+    labels = lines[-1].split()  # whole months, in order, never run together
+    assert labels and labels[0] == "2025-01" and all(t in months for t in labels) and labels == sorted(labels)
+
+
+def test_table_status_counts_in_words() -> None:
+    from segtui.tui.grid import Grid, prepare
+    from segtui.tui.query import Col
+    from segtui.tui.widgets import TablePanel
+
+    cols = [Col("a", "a", "int")]
+    one = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1]}), cols)), noun="snapshots")
+    assert one.status_text() == "1 snapshot"
+    many = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1, 2, 3]}), cols, filter="a>1")), noun="snapshots")
+    assert many.status_text() == "2 of 3 snapshots · filter: a>1"
+    items = TablePanel("t", Grid(cols, view=prepare(pl.DataFrame({"a": [1]}), cols)), noun="line items on this page",
+                       noun_one="line item on this page")
+    assert items.status_text() == "1 line item on this page"
+
+
+@aio
+async def test_quitting_stops_a_scoring_run(tmp_path: Path) -> None:
+    import sys
+
+    db = build_store(tmp_path / "quit.db")
+    before = sql(db, "SELECT id, created_at FROM snapshots ORDER BY id")
+    app = make_app(db)
+    app.scoring_argv = lambda: [  # type: ignore[method-assign]
+        sys.executable, "-c", "import json, time; print(json.dumps({'progress': 'slow'}), flush=True); time.sleep(60)"]
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "r")
+        await pilot.press("enter")
+        for _ in range(400):
+            await pilot.pause(0.02)
+            if app.scoring is not None and "slow" in app.scoring.label:
+                break
+        proc = app.scoring_run.proc
+        assert proc.poll() is None
+        await pilot.press("ctrl+q")
+    assert proc.wait(5) != 0  # ended with the app, not left running
+    assert sql(db, "SELECT id, created_at FROM snapshots ORDER BY id") == before

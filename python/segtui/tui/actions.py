@@ -40,7 +40,7 @@ REGISTRY: tuple[NamedAction, ...] = (
     # everywhere
     NamedAction("app.help", "question_mark", "help", "Help", "Explain this screen and list its keys.", "app"),
     NamedAction("app.palette", "ctrl+p", "command_palette", "Commands", "Open the command palette: every action by name.", "app", footer=False, palette=False),
-    NamedAction("app.back", "escape", "back", "Back", "Cancel the running action; otherwise go back one screen.", "app", footer=False),
+    NamedAction("app.back", "escape", "back", "Back", "Cancel the running action (scoring included); otherwise go back one screen.", "app", footer=False),
     NamedAction("app.quit_or_back", "q", "quit_or_back", "Back", "Go back one screen; quit on the first screen.", "app"),
     NamedAction("app.quit", "ctrl+q", "quit", "Quit", "Quit segtui at once.", "app", footer=False),
     NamedAction("app.overview", "o", "go('overview')", "Overview", "Go to the overview of the current snapshot.", "app", footer=False),
@@ -49,7 +49,7 @@ REGISTRY: tuple[NamedAction, ...] = (
     NamedAction("app.cohorts", "c", "go('cohorts')", "Cohorts", "Logo and revenue retention by first-purchase month.", "app"),
     NamedAction("app.snapshot", "d", "pick_snapshot", "Snapshot", "Pick the snapshot (as-of date) the screens show.", "app"),
     NamedAction("app.reload", "ctrl+r", "reload", "Reload", "Read this screen's data again (after a cancel, or new snapshots).", "app", footer=False),
-    NamedAction("app.score", "r", "score", "Score", "Run scoring on the store now (writes a new snapshot), with progress.", "app", footer=False),
+    NamedAction("app.score", "r", "score", "Score", "Run scoring on the store now (writes a new snapshot), with progress; esc cancels it.", "app", footer=False),
     # tables
     NamedAction("table.open", "enter", "open_row", "Open", "Open what the cursor is on (a segment, an account, a cell).", "table"),
     NamedAction("table.sort", "s", "sort_column", "Sort", "Sort by the cursor's column; again to reverse.", "table"),
@@ -71,7 +71,7 @@ REGISTRY: tuple[NamedAction, ...] = (
     NamedAction("migration.pick_a", "a", "pick('a')", "From", "Pick snapshot A (from).", "migration"),
     NamedAction("migration.pick_b", "b", "pick('b')", "To", "Pick snapshot B (to).", "migration"),
     NamedAction("migration.map", "v", "next_map", "Map", "Switch the dimension: rfm11, rfm5, primary segment, quadrant, risk band, stage.", "migration"),
-    NamedAction("migration.values", "t", "next_values", "Counts/revenue", "Show accounts, revenue in A, or revenue in B.", "migration"),
+    NamedAction("migration.values", "t", "next_values", "Values", "Show accounts, revenue in A, or revenue in B.", "migration"),
     NamedAction("cohorts.basis", "t", "toggle_basis", "Logo/revenue", "Switch between logo and revenue retention.", "cohorts"),
 )
 

@@ -27,10 +27,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING
 
 from segtui.store import readonly_uri
+
+if TYPE_CHECKING:
+    import numpy as np
+    import polars as pl
+else:
+
+    class _OnFirstUse:
+        """A module imported when first used: the TUI's first paint (the snapshot list, read with
+        sqlite3) needs neither polars nor numpy, which take a third of the start-up to import."""
+
+        def __init__(self, name: str, alias: str) -> None:
+            self._name, self._alias = name, alias
+
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            module = importlib.import_module(self._name)
+            globals()[self._alias] = module  # later uses find the module itself
+            return getattr(module, attr)
+
+    np = _OnFirstUse("numpy", "np")
+    pl = _OnFirstUse("polars", "pl")
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -190,7 +211,7 @@ class Store:
                 cache.clear()
             self._memo.clear()
 
-    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], *, keep: int = 16) -> Any:
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], Any], *, keep: int = 48) -> Any:
         """``compute()`` once per ``key`` (which must name the snapshots it depends on, by id and
         creation time): results the background read prepares so screens open without computing."""
         with self._lock:
@@ -203,6 +224,10 @@ class Store:
             while len(self._memo) > keep:
                 self._memo.popitem(last=False)
         return value
+
+    def has_memo(self, key: tuple[Any, ...]) -> bool:
+        with self._lock:
+            return key in self._memo
 
     @staticmethod
     def key(snap: Snapshot) -> tuple[int, str]:
@@ -282,11 +307,26 @@ class Store:
             return cached
         return self._cached("labels", snap, self._load_labels, progress, cancelled)
 
+    def frame_on_disk(self, snap: Snapshot) -> bool:
+        """Whether ``queries.snapshot_frame`` keeps a copy of ``snap``'s frame beside the store (then
+        reading the whole frame, memory-mapped, is quicker than a narrow read of the rows)."""
+        from segtui import queries
+
+        folder = queries.frame_cache_dir(self.path)
+        try:
+            return any(folder.glob(f"snapshot-{snap.id}-*.arrow"))
+        except OSError:
+            return False
+
     def group_frame(self, snap: Snapshot, column: str, progress: Progress = _no_progress,
                     cancelled: Callable[[], bool] = _never) -> pl.DataFrame:
-        """What :func:`rollup_frame` needs for one grouping: from memory when possible, else one narrow read."""
+        """What :func:`rollup_frame` needs for one grouping: from memory when possible, else from the
+        whole frame when a copy of it is kept beside the store (the background read needs it next
+        anyway), else one narrow read of the rows."""
         with self._lock:
             frame = self._caches["frame"].get((snap.id, snap.created_at))
+        if frame is None and self.frame_on_disk(snap):
+            frame = self.frame(snap, progress, cancelled)
         if frame is not None:
             return frame.select(column, *GROUP_FIGURES)
         from segtui import queries
@@ -619,11 +659,29 @@ def pareto_share(frame: pl.DataFrame) -> float | None:
     return float(frame["revenue"].top_k(top).sum()) / total
 
 
-def group_accounts(frame: pl.DataFrame, by: str, value: str) -> pl.DataFrame:
-    column = GROUPINGS[by][0]
-    if value == NONE_LABEL:
-        return frame.filter(pl.col(column).is_null())
-    return frame.filter(pl.col(column) == value)
+def group_mask(frame: pl.DataFrame, by: str, value: str) -> np.ndarray:
+    """For each row of ``frame``, whether it is in the group ``value`` of grouping ``by``."""
+    col = frame.get_column(GROUPINGS[by][0])
+    hit = col.is_null() if value == NONE_LABEL else (col == value).fill_null(False)
+    return hit.to_numpy()
+
+
+def descending_order(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """Positions of ``frame``'s rows sorted by ``column``, largest first, nulls last, ties in frame
+    order (the order the account lists open in, computed once per snapshot)."""
+    return (
+        frame.select(pl.col(column).alias("k")).with_row_index("_i")
+        .sort("k", descending=True, nulls_last=True, maintain_order=True)
+        .get_column("_i").to_numpy().astype(np.int64)
+    )
+
+
+def group_positions(store: Store, snap: Snapshot, frame: pl.DataFrame, by: str, value: str) -> tuple[np.ndarray, np.ndarray]:
+    """The group's rows in ``frame`` (the snapshot's frame): their positions in frame order, and the
+    same by revenue, largest first (from the snapshot's revenue order: no sort per group)."""
+    mask = group_mask(frame, by, value)
+    order = store.memo(("revenue-order", *Store.key(snap)), lambda: descending_order(frame, "revenue"))
+    return np.flatnonzero(mask), order[mask[order]]
 
 
 def _align(a: pl.DataFrame, b: pl.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -28,21 +28,69 @@ from textual_fastdatatable import DataTable
 from textual_fastdatatable.backend import DataTableBackend
 
 from segtui.tui import actions, fmt
-from segtui.tui.query import Col, apply
+from segtui.tui.query import Col, apply_index
 
 MAX_WIDTH = 40  # widest a text column gets; the full value is one `y` away
 
 
-@dataclass(frozen=True)
 class View:
-    """What a grid shows: ``rows`` (``source`` sorted and filtered) and the columns' widths."""
+    """What a grid shows: rows of ``base`` picked by position, sorted and filtered, and the columns' widths.
 
-    source: pl.DataFrame
-    rows: pl.DataFrame
-    cols: tuple[Col, ...]
-    widths: tuple[int, ...]
-    sort: tuple[str, bool] | None = None
-    filter: str = ""
+    ``members``: the positions in ``base`` of the table's rows before any filter (None: all of
+    ``base``, in order), so a segment's list over the snapshot's million-row frame is the frame and
+    an array of positions, never a copy. ``index``: the positions shown, in order (None: the members
+    in order). ``source`` and ``rows`` are those as frames, gathered only when asked for (export,
+    tests); the grid paints from ``base`` a row at a time.
+    """
+
+    __slots__ = ("base", "cols", "widths", "sort", "filter", "members", "index", "_source", "_rows")
+
+    def __init__(self, base: pl.DataFrame, cols: tuple[Col, ...], widths: tuple[int, ...],
+                 sort: tuple[str, bool] | None = None, filter: str = "", members: np.ndarray | None = None,
+                 index: np.ndarray | None = None) -> None:
+        self.base, self.cols, self.widths, self.sort, self.filter = base, cols, widths, sort, filter
+        self.members, self.index = members, index
+        self._source: pl.DataFrame | None = None
+        self._rows: pl.DataFrame | None = None
+
+    @property
+    def height(self) -> int:
+        """Rows shown."""
+        picked = self.index if self.index is not None else self.members
+        return self.base.height if picked is None else len(picked)
+
+    @property
+    def total(self) -> int:
+        """Rows of the table before filtering."""
+        return self.base.height if self.members is None else len(self.members)
+
+    def position(self, row: int) -> int:
+        """The position in ``base`` of shown row ``row``."""
+        picked = self.index if self.index is not None else self.members
+        return row if picked is None else int(picked[row])
+
+    @property
+    def source(self) -> pl.DataFrame:
+        if self._source is None:
+            self._source = self.base if self.members is None else self.base[self.members]
+        return self._source
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        if self._rows is None:
+            picked = self.index if self.index is not None else self.members
+            self._rows = self.base if picked is None else self.base[picked]
+        return self._rows
+
+    def shown(self, keys: Sequence[str]) -> pl.DataFrame:
+        """The rows shown, in order, with only the columns ``keys``."""
+        picked = self.index if self.index is not None else self.members
+        frame = self.base.select(keys)
+        return frame if picked is None else frame[picked]
+
+    def row(self, row: int) -> dict[str, Any]:
+        """Shown row ``row`` with every column of ``base``, raw values."""
+        return self.base.row(self.position(row), named=True)
 
 
 def measure(frame: pl.DataFrame, cols: Sequence[Col]) -> tuple[int, ...]:
@@ -77,11 +125,15 @@ def measure(frame: pl.DataFrame, cols: Sequence[Col]) -> tuple[int, ...]:
 
 
 def prepare(source: pl.DataFrame, cols: Sequence[Col], *, sort: tuple[str, bool] | None = None, filter: str = "",
-            widths: tuple[int, ...] | None = None) -> View:
-    """Build a view (in a worker): apply filter and sort, measure widths unless given."""
+            widths: tuple[int, ...] | None = None, members: np.ndarray | None = None) -> View:
+    """Build a view (in a worker): apply filter and sort, measure widths unless given. ``members``:
+    the table is those rows of ``source`` (positions, in order), not all of it."""
     cols = tuple(c for c in cols if c.key in source.columns)
-    rows = apply(source, list(cols), sort=sort, text=filter)
-    return View(source, rows, cols, widths if widths is not None else measure(source, cols), sort, filter)
+    index = apply_index(source, list(cols), sort=sort, text=filter, rows=members)
+    if widths is None:
+        measured = source if members is None else source.select([c.key for c in cols])[members]
+        widths = measure(measured, cols)
+    return View(source, cols, widths, sort, filter, members, index)
 
 
 class FrameBackend(DataTableBackend[pl.DataFrame]):
@@ -89,10 +141,12 @@ class FrameBackend(DataTableBackend[pl.DataFrame]):
 
     def __init__(self, view: View) -> None:  # noqa: D107 - the base class is abstract about arguments
         self.view = view
-        self.data = view.rows.select([c.key for c in view.cols])
+        self.data = view.base.select([c.key for c in view.cols])
+        self._height = view.height
         self._formatters = [fmt.KINDS[c.kind] for c in view.cols]
         self._column_content_widths = list(view.widths)
         self._render_markup = False
+        self._recent: dict[int, tuple[Any, ...]] = {}
 
     @classmethod
     def from_pydict(cls, data: Any, max_rows: int | None = None, column_names: Any = None) -> FrameBackend:
@@ -104,11 +158,11 @@ class FrameBackend(DataTableBackend[pl.DataFrame]):
 
     @property
     def source_row_count(self) -> int:
-        return self.view.source.height
+        return self.view.total
 
     @property
     def row_count(self) -> int:
-        return self.data.height
+        return self._height
 
     @property
     def column_count(self) -> int:
@@ -122,27 +176,37 @@ class FrameBackend(DataTableBackend[pl.DataFrame]):
     def column_content_widths(self) -> Sequence[int]:
         return self._column_content_widths
 
+    def values(self, index: int) -> tuple[Any, ...]:
+        """The raw values of shown row ``index`` (the rows being painted are kept for a moment)."""
+        if index < 0 or index >= self._height:
+            raise IndexError(index)
+        got = self._recent.get(index)
+        if got is None:
+            if len(self._recent) >= 512:
+                self._recent.clear()
+            got = self._recent[index] = self.data.row(self.view.position(index))
+        return got
+
     def _cell(self, value: Any, i: int) -> Text:
         formatter, right = self._formatters[i]
         return Text(formatter(value), justify="right" if right else "left", no_wrap=True, overflow="ellipsis")
 
     def get_row_at(self, index: int) -> Sequence[Any]:
-        if index < 0 or index >= self.data.height:
-            raise IndexError(index)
-        return [self._cell(v, i) for i, v in enumerate(self.data.row(index))]
+        return [self._cell(v, i) for i, v in enumerate(self.values(index))]
 
     def get_column_at(self, column_index: int) -> Sequence[Any]:
-        return [self._cell(v, column_index) for v in self.data.to_series(column_index).to_list()]
+        key = self.view.cols[column_index].key
+        return [self._cell(v, column_index) for v in self.view.shown([key]).get_column(key).to_list()]
 
     def cell_text(self, row_index: int, column_index: int) -> tuple[str, bool]:
         """The cell as painted: its text and whether it is right-aligned."""
         formatter, right = self._formatters[column_index]
-        return formatter(self.data.item(row_index, column_index)), right
+        return formatter(self.values(row_index)[column_index]), right
 
     def get_cell_at(self, row_index: int, column_index: int) -> Any:
-        if row_index < 0 or row_index >= self.data.height or column_index >= self.data.width:
+        if column_index < 0 or column_index >= self.data.width:
             raise IndexError((row_index, column_index))
-        return self._cell(self.data.item(row_index, column_index), column_index)
+        return self._cell(self.values(row_index)[column_index], column_index)
 
     def append_column(self, label: str, default: Any | None = None) -> int:
         raise NotImplementedError("read-only")
@@ -201,14 +265,18 @@ class Grid(DataTable):
             return self.grid
 
     def __init__(self, cols: Sequence[Col], *, export_name: str = "table", id: str | None = None,
-                 classes: str | None = None, sortable: bool = True, fixed_columns: int = 0) -> None:
+                 classes: str | None = None, sortable: bool = True, fixed_columns: int = 0,
+                 view: View | None = None) -> None:
         self.cols = tuple(cols)
-        self.view: View | None = None
         self.export_name = export_name
         self.sortable = sortable
-        empty = prepare(pl.DataFrame({c.key: [] for c in cols}), cols)
-        self.view = empty
-        super().__init__(backend=FrameBackend(empty), column_labels=[Text(c.label) for c in cols], id=id, classes=classes,
+        if view is None:  # empty until ``show``
+            view = prepare(pl.DataFrame({c.key: [] for c in cols}), cols)
+        else:
+            self.cols = view.cols
+        self.view: View | None = view
+        super().__init__(backend=FrameBackend(view), column_labels=[Text(_label(c, view.sort)) for c in self.cols],
+                         id=id, classes=classes,
                          render_markup=False, max_column_content_width=MAX_WIDTH, null_rep="", cursor_type="cell",
                          zebra_stripes=True, fixed_columns=fixed_columns)
 
@@ -266,8 +334,8 @@ class Grid(DataTable):
         self._cell_render_cache.clear()
         self._line_cache.clear()
         self._tooltip_cache.clear()
-        if view.rows.height:
-            row = min(cursor.row, view.rows.height - 1) if keep_cursor else 0
+        if view.height:
+            row = min(cursor.row, view.height - 1) if keep_cursor else 0
             col = min(cursor.column, max(len(view.cols) - 1, 0))
             self.cursor_coordinate = Coordinate(row, col)
         else:
@@ -287,9 +355,9 @@ class Grid(DataTable):
         return self.view.cols[min(self.cursor_column, len(self.view.cols) - 1)].key
 
     def current_row(self) -> dict[str, Any] | None:
-        if not self.view or self.view.rows.height == 0:
+        if not self.view or self.view.height == 0:
             return None
-        return self.view.rows.row(min(self.cursor_row, self.view.rows.height - 1), named=True)
+        return self.view.row(min(self.cursor_row, self.view.height - 1))
 
     # --- actions --------------------------------------------------------------------------------
 
@@ -305,7 +373,7 @@ class Grid(DataTable):
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             progress(None, label)
-            return prepare(view.source, view.cols, sort=sort, filter=text, widths=view.widths)
+            return prepare(view.base, view.cols, sort=sort, filter=text, widths=view.widths, members=view.members)
 
         self.screen.start_task(f"view-{self.id}", label, work, lambda v: self.show(v, keep_cursor=False))  # type: ignore[attr-defined]
 
@@ -321,7 +389,7 @@ class Grid(DataTable):
             sort = (key, not self.view.sort[1])
         else:
             sort = (key, col.kind != "text")  # numbers largest first, text A to Z
-        n = self.view.rows.height
+        n = self.view.height
         self._restart(f"sorting {n:,} rows by {col.label}", sort, self.view.filter)
 
     def action_filter(self) -> None:
@@ -336,11 +404,11 @@ class Grid(DataTable):
             from segtui.tui.query import FilterError, filter_expr
 
             try:
-                filter_expr(text, list(self.view.cols), self.view.source.schema)
+                filter_expr(text, list(self.view.cols), self.view.base.schema)
             except FilterError as e:
                 self.notify(str(e), title="Filter", severity="error", timeout=8)
                 return
-            label = f"filtering {self.view.source.height:,} rows" if text.strip() else "clearing the filter"
+            label = f"filtering {self.view.total:,} rows" if text.strip() else "clearing the filter"
             self._restart(label, self.view.sort, text.strip())
 
         self.app.push_screen(Prompt("Filter rows", self.view.filter, examples), done)
@@ -359,7 +427,7 @@ class Grid(DataTable):
         """The rows as shown, with raw values (money as minor units) and the money columns' keys."""
         assert self.view is not None
         cols = self.view.cols
-        frame = self.view.rows.select([c.key for c in cols])
+        frame = self.view.shown([c.key for c in cols])
         frame = frame.with_columns(
             [pl.col(c.key).cast(pl.String) for c in cols if isinstance(frame.schema[c.key], (pl.Categorical, pl.Enum))]
         )

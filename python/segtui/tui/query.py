@@ -19,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 import polars as pl
 
 
@@ -147,13 +148,43 @@ def filter_expr(text: str, cols: list[Col], schema: pl.Schema) -> pl.Expr | None
     return pl.all_horizontal(exprs) if len(exprs) > 1 else exprs[0]
 
 
-def apply(frame: pl.DataFrame, cols: list[Col], *, sort: tuple[str, bool] | None, text: str) -> pl.DataFrame:
-    """``frame`` filtered by ``text`` and sorted by ``sort = (key, descending)`` (nulls last, stable)."""
+def apply_index(frame: pl.DataFrame, cols: list[Col], *, sort: tuple[str, bool] | None, text: str,
+                rows: np.ndarray | None = None) -> np.ndarray | None:
+    """The positions in ``frame`` of the rows to show, in order: ``rows`` (the table's rows, in their
+    order; None: every row of ``frame``) filtered by ``text`` and sorted by ``sort = (key, descending)``
+    (nulls last, stable). None means every row of ``frame`` in its own order.
+
+    Nothing is gathered but the columns the filter and the sort read: a view over a million-row
+    frame is an array of positions, and the grid fetches only the rows it paints."""
     pred = filter_expr(text, cols, frame.schema)
-    out = frame.filter(pred) if pred is not None else frame
+    idx = rows
+    if pred is not None:
+        if idx is None:
+            mask = frame.select(pred.alias("_keep")).to_series()
+            idx = np.flatnonzero(mask.to_numpy())
+        else:
+            used = frame.select(list(dict.fromkeys(pred.meta.root_names())))[idx]
+            mask = used.select(pred.alias("_keep")).to_series()
+            idx = idx[mask.to_numpy()]
     if sort is not None:
         key, descending = sort
-        dtype = out.schema[key]
-        by = pl.col(key).cast(pl.String) if isinstance(dtype, (pl.Categorical, pl.Enum)) else pl.col(key)
-        out = out.sort(by, descending=descending, nulls_last=True, maintain_order=True)
-    return out
+        values = frame.get_column(key)
+        if idx is not None:
+            values = values.gather(idx)
+        if isinstance(values.dtype, (pl.Categorical, pl.Enum)):
+            values = values.cast(pl.String)
+        order = (
+            pl.DataFrame({"k": values})
+            .with_row_index("_i")
+            .sort("k", descending=descending, nulls_last=True, maintain_order=True)
+            .get_column("_i")
+            .to_numpy()
+        )
+        idx = order.astype(np.int64) if idx is None else idx[order]
+    return idx
+
+
+def apply(frame: pl.DataFrame, cols: list[Col], *, sort: tuple[str, bool] | None, text: str) -> pl.DataFrame:
+    """``frame`` filtered by ``text`` and sorted by ``sort = (key, descending)`` (nulls last, stable)."""
+    idx = apply_index(frame, cols, sort=sort, text=text)
+    return frame if idx is None else frame[idx]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from segtui.tui import fmt
-from segtui.tui.grid import Grid
+
+if TYPE_CHECKING:  # the grid module loads polars and the table widget: imported with the first table
+    from segtui.tui.grid import Grid
 
 
 class Figures(Static):
@@ -91,42 +93,45 @@ class TablePanel(Vertical):
 
     DEFAULT_CSS = """
     TablePanel { height: auto; }
-    TablePanel > .panel-title { height: 1; padding: 0 1; text-style: bold; color: $text-accent; }
-    TablePanel > .panel-status { height: 1; padding: 0 1; color: $text-muted; }
+    TablePanel > .panel-title { width: 1fr; height: 1; padding: 0 1; text-style: bold; color: $text-accent; }
+    TablePanel > .panel-status { width: 1fr; height: 1; padding: 0 1; color: $text-muted; }
     TablePanel > Grid { height: auto; }
     """
 
-    def __init__(self, title: str, grid: Grid, *, noun: str = "rows", id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, title: str, grid: Grid, *, noun: str = "rows", noun_one: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.title_text = title
         self.grid = grid
         self.noun = noun
+        #: the noun for a count of one: ``noun`` without its final "s" unless given
+        self.noun_one = noun_one if noun_one is not None else (noun[:-1] if noun.endswith("s") else noun)
         self.extra = ""
 
     def compose(self) -> ComposeResult:
         yield Label(self.title_text, classes="panel-title")
         yield self.grid
-        yield Label("", classes="panel-status")
+        yield Label(self.status_text(), classes="panel-status")
 
     def set_title(self, text: str) -> None:
         self.title_text = text
-        self.query_one(".panel-title", Label).update(text)
+        if self.is_mounted:
+            self.query_one(".panel-title", Label).update(text)
 
     def set_extra(self, text: str) -> None:
         self.extra = text
         self._status()
 
-    @on(Grid.Changed)
-    def _changed(self, event: Grid.Changed) -> None:
+    def on_grid_changed(self, event: Grid.Changed) -> None:
         self._status()
 
-    def _status(self) -> None:
+    def status_text(self) -> str:
         view = self.grid.view
         if view is None:
-            return
-        shown, total = view.rows.height, view.source.height
-        parts = [f"{shown:,} {self.noun}" if shown == total else f"{shown:,} of {total:,} {self.noun}"]
+            return ""
+        shown, total = view.height, view.total
+        noun = self.noun_one if (shown if shown == total else total) == 1 else self.noun
+        parts = [f"{shown:,} {noun}" if shown == total else f"{shown:,} of {total:,} {noun}"]
         if view.sort:
             label = next((c.label for c in view.cols if c.key == view.sort[0]), view.sort[0])
             parts.append(f"sorted by {label} {'▼ descending' if view.sort[1] else '▲ ascending'}")
@@ -134,4 +139,91 @@ class TablePanel(Vertical):
             parts.append(f"filter: {view.filter}")
         if self.extra:
             parts.append(self.extra)
-        self.query_one(".panel-status", Label).update(" · ".join(parts))
+        return " · ".join(parts)
+
+    def _status(self) -> None:
+        for label in self.query(".panel-status").results(Label):
+            label.update(self.status_text())
+
+
+class MonthChart(Widget):
+    """Net revenue (bars, ``█``) and direct cost (a line: ``x`` on each month, ``·`` between) by month,
+    as text: a legend, a money scale on the left, the month under every few bars. Money in minor
+    units; positions are rounded to whole lines, the figures themselves are in the tables."""
+
+    DEFAULT_CSS = """
+    MonthChart { height: 14; padding: 0 1; }
+    """
+    LEGEND = ("█ net revenue (bars)", "x direct cost (line, x)")
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.months: list[str] = []
+        self.revenue: list[int] = []
+        self.cost: list[int] = []
+
+    def set_data(self, months: Sequence[str], revenue: Sequence[int], cost: Sequence[int]) -> None:
+        self.months, self.revenue, self.cost = list(months), [int(v) for v in revenue], [int(v) for v in cost]
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max((self.size.width or 80) - 2, 20)
+        height = max(self.size.height or 14, 6)
+        out = Text(no_wrap=True, overflow="crop")
+        out.append(self.LEGEND[0], style="bold")
+        out.append("   ")
+        out.append(self.LEGEND[1], style="italic")
+        n = len(self.months)
+        if n == 0:
+            out.append("\n(no months to show)", style="dim")
+            return out
+        rows = height - 3  # legend, axis, month labels
+        values = self.revenue + self.cost
+        low, top = min(0, *values), max(0, *values)
+        if top == low:
+            top = low + 100
+        ticks = sorted({0, rows - 1, rows // 2})
+        labels = {r: fmt.money_short(round(top - (top - low) * r / (rows - 1))) for r in ticks}
+        zero = round((top - 0) / (top - low) * (rows - 1))
+        labels[zero] = fmt.money_short(0)
+        yw = max(len(t) for t in labels.values())
+        plot_w = max(width - yw - 1, n)
+        slot = max(plot_w // n, 1)
+        bar_w = slot - 1 if slot > 2 else slot
+
+        def row_of(v: float) -> int:
+            return round((top - v) / (top - low) * (rows - 1))
+
+        grid = [[" "] * (slot * n) for _ in range(rows)]
+        kinds = [[""] * (slot * n) for _ in range(rows)]
+        for i, v in enumerate(self.revenue):
+            if v == 0:
+                continue  # no bar at all, not a one-line one
+            r, z = row_of(v), zero
+            for row in range(min(r, z), max(r, z) + 1):
+                for c in range(i * slot, i * slot + bar_w):
+                    grid[row][c], kinds[row][c] = "█", "bar"
+        centres = [i * slot + bar_w // 2 for i in range(n)]
+        for i in range(n - 1):  # the line between two months' points
+            a, b, ca, cb = self.cost[i], self.cost[i + 1], centres[i], centres[i + 1]
+            for c in range(ca + 1, cb):
+                row = row_of(a + (b - a) * (c - ca) / (cb - ca))
+                if kinds[row][c] != "bar":
+                    grid[row][c], kinds[row][c] = "·", "line"
+        for i, v in enumerate(self.cost):
+            grid[row_of(v)][centres[i]], kinds[row_of(v)][centres[i]] = "x", "point"
+        styles = {"bar": "bold", "line": "italic", "point": "bold italic", "": ""}
+        for row in range(rows):
+            out.append("\n")
+            out.append(f"{labels.get(row, ''):>{yw}}", style="dim")
+            out.append("┤" if row in labels else "│", style="dim")
+            for c, ch in enumerate(grid[row]):
+                out.append(ch, style=styles[kinds[row][c]] or None)
+        out.append("\n" + " " * yw + "└" + "─" * (slot * n), style="dim")
+        every = max(1, -(-8 // slot))  # a label is 7 characters and a space
+        line = [" "] * (slot * n + 8)
+        for i in range(0, n, every):  # under the left edge of its bar
+            for k, ch in enumerate(self.months[i]):
+                line[i * slot + k] = ch
+        out.append("\n" + " " * (yw + 1) + "".join(line).rstrip(), style="dim")
+        return out

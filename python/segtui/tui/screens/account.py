@@ -10,14 +10,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, Static
-from textual_plotext import PlotextPlot
 
+from segtui.errors import ConfigError
 from segtui.tui import actions, fmt
 from segtui.tui.data import QUADRANT_ACTIONS, Snapshot, Store, day_to_date
 from segtui.tui.grid import Grid, prepare
 from segtui.tui.query import Col
 from segtui.tui.screens.base import BaseScreen
-from segtui.tui.widgets import TablePanel
+from segtui.tui.widgets import MonthChart, TablePanel
 
 PAGE = 50
 
@@ -87,9 +87,11 @@ class AccountScreen(BaseScreen):
     AccountScreen #cards { height: auto; margin: 1 0 0 0; }
     AccountScreen #cards > Static { width: 1fr; height: auto; border: round $primary 60%; padding: 0 1; }
     AccountScreen #playbook { height: auto; border: round $accent 60%; padding: 0 1; margin: 1 0 0 0; }
-    AccountScreen #chart { height: 14; margin: 1 0 0 0; }
+    AccountScreen #chart { margin: 1 0 0 0; }
     AccountScreen #history, AccountScreen #items { margin: 1 0 0 0; }
     """
+
+    REUSE = ("account", "fixed_snapshot")
 
     def __init__(self, account: int, *, snapshot: Snapshot | None = None) -> None:
         super().__init__()
@@ -97,6 +99,11 @@ class AccountScreen(BaseScreen):
         self.fixed_snapshot = snapshot
         self.page = 0
         self.total_items = 0
+
+    @classmethod
+    def blank(cls) -> AccountScreen:
+        """A screen with no account yet (composed ahead of time, see ``SegtuiApp.prewarm``)."""
+        return cls(0)
 
     @property
     def snap(self) -> Snapshot | None:
@@ -111,25 +118,31 @@ class AccountScreen(BaseScreen):
                 yield Static("", id="money")
             yield Static("", id="playbook")
             yield Label("Net revenue and direct cost by month", classes="section-title")
-            yield PlotextPlot(id="chart")
+            yield MonthChart(id="chart")
             yield TablePanel("Segment history (every snapshot)", Grid(HISTORY_COLS, export_name="history", id="history-grid"),
                              noun="snapshots", id="history")
             yield TablePanel("Line items (newest first)", Grid(ITEM_COLS, export_name="line-items", id="items-grid"),
-                             noun="line items on this page", id="items")
+                             noun="line items on this page",
+                             noun_one="line item on this page", id="items")
 
     def on_mount(self) -> None:
-        self.set_title(f"Account #{self.account}")
-        self.load()
+        if self.account:  # 0: composed ahead of time, no account yet
+            self.set_title(f"Account #{self.account}")
+            self.load()
 
     def load(self) -> None:
         snap = self.snap
         if snap is None:
             return
-        store, account = self.sapp.store, self.account
+        app, store, account = self.sapp, self.sapp.store, self.account
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
             progress(None, "reading the account")
             data = account_data(store, snap, account)
+            try:
+                data["segments"] = app.segments
+            except ConfigError as e:  # the rest of the account is still worth showing
+                data["segments"] = e
             data["history_view"] = prepare(data["history"], HISTORY_COLS)
             data["items_view"] = prepare(data["items"][0], ITEM_COLS)
             return data
@@ -138,6 +151,13 @@ class AccountScreen(BaseScreen):
 
     def snapshot_changed(self) -> None:
         self.fixed_snapshot = None
+        if self.account:
+            self.load()
+
+    def reopen(self) -> None:
+        self.page, self.total_items = 0, 0
+        self.query_one("#account-body", VerticalScroll).scroll_home(animate=False)
+        self.set_title(f"Account #{self.account}")
         self.load()
 
     def _show(self, data: dict[str, Any]) -> None:
@@ -169,7 +189,7 @@ class AccountScreen(BaseScreen):
         else:
             self._show_scores(s, snap)
             self._show_money(s, data["costs"])
-            self._show_playbook(s)
+            self._show_playbook(s, data["segments"])
         self._show_chart(data["monthly"])
         self.query_one("#history-grid", Grid).show(data["history_view"])
         items, total = data["items"]
@@ -220,11 +240,15 @@ class AccountScreen(BaseScreen):
             rows.append(("quadrant", f"{s['quadrant']}: {QUADRANT_ACTIONS.get(s['quadrant'], '')}"))
         self.query_one("#money", Static).update(_kv(rows))
 
-    def _show_playbook(self, s: dict[str, Any]) -> None:
+    def _show_playbook(self, s: dict[str, Any], segments: Any) -> None:
         from segtui.tui.playbooks import WHO
 
         seg = s.get("primary_segment") or s["rfm_segment"]
-        pb = self.sapp.segments.playbook(seg)
+        if isinstance(segments, Exception):
+            self.query_one("#playbook", Static).update(Text(f"Playbook ({seg}): not shown, the configuration has an "
+                                                            f"error: {segments}"))
+            return
+        pb = segments.playbook(seg)
         if pb is None:
             self.query_one("#playbook", Static).update(
                 Text(f"Playbook ({seg}): none configured (add [playbooks.\"{seg}\"] to segtui.toml)"))
@@ -244,24 +268,8 @@ class AccountScreen(BaseScreen):
         self.query_one("#playbook", Static).update(text)
 
     def _show_chart(self, monthly: pl.DataFrame) -> None:
-        plot = self.query_one("#chart", PlotextPlot)
-        plt = plot.plt
-        plt.clear_figure()
-        months = monthly["month"].to_list()
-        rev = [v / 100 for v in monthly["revenue"].to_list()]  # plotting only; figures elsewhere are exact
-        cost = [v / 100 for v in monthly["direct_cost"].to_list()]
-        xs = list(range(len(months)))
-        plt.bar(xs, rev, label="net revenue (bars)", marker="█", width=0.6)
-        plt.plot(xs, cost, label="direct cost (line, x)", marker="x")
-        step = max(1, len(months) // 8)
-        plt.xticks(xs[::step], months[::step])
-        top = max([*rev, *cost, 0.0])
-        low = min([*rev, *cost, 0.0])
-        if top > low:
-            ticks = [low + (top - low) * i / 4 for i in range(5)]
-            plt.yticks(ticks, [fmt.money_short(round(t * 100)) for t in ticks])
-        if plot.display and self.has_class("-empty") is False:
-            plot.refresh()
+        self.query_one("#chart", MonthChart).set_data(
+            monthly["month"].to_list(), monthly["revenue"].to_list(), monthly["direct_cost"].to_list())
 
     # --- line items -----------------------------------------------------------------------------------
 

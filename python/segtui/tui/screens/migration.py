@@ -41,6 +41,23 @@ def migration_of(store: Store, a: Snapshot, b: Snapshot, column: str, progress: 
     return store.memo(("migration", *Store.key(a), *Store.key(b), column), compute)
 
 
+def migration_views(store: Store, db: Any, a: Snapshot, b: Snapshot, column: str, value: str, progress: Any = None,
+                    cancelled: Any = None) -> tuple[pl.DataFrame, tuple[Any, Any], int]:
+    """The long table, the matrix and velocity views and the configured hysteresis of A -> B (memoised:
+    the overview's background read prepares the default pair)."""
+    def compute() -> tuple[pl.DataFrame, tuple[Any, Any], int]:
+        from segtui import history
+
+        long = migration_of(store, a, b, column, progress, cancelled)
+        try:
+            k = history.hysteresis_k(db)
+        except Exception:  # noqa: BLE001 - a malformed segtui.toml is reported by the commands that need it
+            k = 0
+        return long, MigrationScreen._views(long, column, value), k
+
+    return store.memo(("migration-views", *Store.key(a), *Store.key(b), column, value), compute)
+
+
 def matrix_cols(long: pl.DataFrame, column: str, value: str) -> list[Col]:
     _froms, tos = migration_order(long, column)
     kind = "int" if value == "accounts" else "money"
@@ -74,6 +91,7 @@ class MigrationScreen(BaseScreen):
         self.value = "accounts"
         self.long: pl.DataFrame | None = None
         self.hysteresis = 0
+        self.blank = False
 
     def compose(self) -> ComposeResult:
         yield from self.compose_frame()
@@ -86,9 +104,23 @@ class MigrationScreen(BaseScreen):
             yield TablePanel("Segment velocity", Grid(VELOCITY_COLS, export_name="velocity", id="velocity-grid"),
                              noun="segments", id="velocity")
 
+    REUSE = ("a", "b", "blank")
+
+    @classmethod
+    def make_blank(cls) -> MigrationScreen:
+        """A screen with nothing to compare yet (composed ahead of time, see ``SegtuiApp.prewarm``)."""
+        screen = cls()
+        screen.blank = True
+        return screen
+
     def on_mount(self) -> None:
+        if not self.blank:
+            self.reopen()
+
+    def reopen(self) -> None:
         self.set_title("Migration")
         app = self.sapp
+        self.map, self.value, self.long = "rfm11", "accounts", None
         if self.b is None:
             self.b = app.snapshot
         if self.a is None and self.b is not None:
@@ -120,14 +152,7 @@ class MigrationScreen(BaseScreen):
         db = self.sapp.db_path
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
-            from segtui import history
-
-            long = migration_of(store, a, b, column, progress, cancelled)
-            try:
-                k = history.hysteresis_k(db)
-            except Exception:  # a malformed segtui.toml is reported by the commands that need it
-                k = 0
-            return long, self._views(long, column, value), k
+            return migration_views(store, db, a, b, column, value, progress, cancelled)
 
         self.start_task("migration", f"comparing {a.as_of} with {b.as_of}", work, self._show)
 
@@ -202,7 +227,7 @@ class MigrationScreen(BaseScreen):
 
         extra = [Col("from", f"in A ({a.as_of})")]
         title = f"{src} → {dst}" if src != NEW_LABEL else f"new in {dst}"
-        self.app.push_screen(AccountsScreen(title, loader, export_name=f"moved-{src}-to-{dst}", extra_cols=extra,
+        self.sapp.open_screen(AccountsScreen(title, loader, export_name=f"moved-{src}-to-{dst}", extra_cols=extra,
                                             snapshot=b))
 
     # --- actions --------------------------------------------------------------------------------------

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from segtui.tui import actions, fmt
-from segtui.tui.data import (GROUP_ORDER, GROUPINGS, Snapshot, Store, figures, group_counts, pareto_share, rollup_frame,
-                             with_change)
-from segtui.tui.grid import Grid, prepare
-from segtui.tui.query import Col
+from segtui.tui.data import (GROUP_ORDER, GROUPINGS, NONE_LABEL, Snapshot, Store, descending_order, figures,
+                             group_counts, group_positions, pareto_share, rollup_frame, with_change)
 from segtui.tui.screens.base import BaseScreen
 from segtui.tui.widgets import Figures, ShareBars, TablePanel
 
+if TYPE_CHECKING:
+    from segtui.tui.grid import Grid
+    from segtui.tui.query import Col
+
 
 def rollup_cols(title: str) -> list[Col]:
+    from segtui.tui.query import Col
+
     return [
         Col("group", title), Col("accounts", "accounts", "int"), Col("account_share", "share", "pct"),
         Col("revenue", "revenue", "money"), Col("revenue_share", "rev share", "pct"), Col("margin", "margin", "money"),
@@ -62,6 +67,7 @@ class OverviewScreen(BaseScreen):
     DEFAULT_CSS = """
     OverviewScreen #overview-body { height: 1fr; }
     OverviewScreen #figures { margin: 1 0 0 0; }
+    OverviewScreen #segments-slot { height: auto; }
     OverviewScreen #segments { margin: 1 0 0 0; }
     OverviewScreen #bars-title { margin: 1 0 0 0; }
     """
@@ -76,8 +82,9 @@ class OverviewScreen(BaseScreen):
         with VerticalScroll(id="overview-body"):
             yield Static("", id="empty", classes="empty")
             yield Figures(id="figures")
-            grid = Grid(rollup_cols("segment"), export_name="segments", id="segments-grid", sortable=True)
-            yield TablePanel("Segments", grid, noun="groups", id="segments")
+            # the segment table is mounted with its first data: its module (polars, the table widget) is
+            # imported by the worker that reads the groups, after the first paint
+            yield Vertical(id="segments-slot")
             yield Label("Revenue share", id="bars-title", classes="section-title")
             yield ShareBars(id="bars")
 
@@ -109,7 +116,8 @@ class OverviewScreen(BaseScreen):
             return
         self.set_title("Overview")
         self._show_figures({"snap": snap, "snapshots": snapshots, "rollup": None, "pareto": None})
-        self.load_groups()
+        # after these figures are on screen: the read imports polars, which would hold up their paint
+        self.call_after_refresh(self.load_groups)
 
     def load_groups(self) -> None:
         app = self.sapp
@@ -118,6 +126,8 @@ class OverviewScreen(BaseScreen):
             return
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            from segtui.tui.grid import prepare
+
             out = overview_data(store, snapshots, snap, by, progress, cancelled)
             out["snapshots"] = snapshots
             out["view"] = prepare(out["rollup"], rollup_cols(GROUPINGS[by][1]))
@@ -133,22 +143,32 @@ class OverviewScreen(BaseScreen):
             "Press r to score it now, or run `segtui score` (a monthly series: `segtui score --every month`)."
         )
         empty.display = True
-        for w in ("#figures", "#segments", "#bars-title", "#bars"):
+        for w in ("#figures", "#segments-slot", "#bars-title", "#bars"):
             self.query_one(w).display = False
         self.set_title("Overview")
 
     def show_data(self, data: dict[str, Any]) -> None:
+        from segtui.tui.grid import Grid
+
         self.query_one("#empty").display = False
-        for w in ("#figures", "#segments", "#bars-title", "#bars"):
+        for w in ("#figures", "#segments-slot", "#bars-title", "#bars"):
             self.query_one(w).display = True
         self.data = data
         self.set_title("Overview")
         self._show_figures(data)
-        grid = self.query_one("#segments-grid", Grid)
-        grid.show(data["view"], keep_cursor=True)
+        panels = self.query("#segments").results(TablePanel)
+        panel = next(panels, None)
+        if panel is None:  # the first data: mount the table with it
+            grid = Grid(data["view"].cols, export_name="segments", id="segments-grid", sortable=True, view=data["view"])
+            panel = TablePanel("Segments", grid, noun="groups", id="segments")
+            slot = self.query_one("#segments-slot")
+            slot.remove_children()
+            slot.mount(panel)
+        else:
+            grid = panel.grid
+            grid.show(data["view"], keep_cursor=True)
         if self.focused is None or not isinstance(self.focused, Grid):
             grid.focus()
-        panel = self.query_one("#segments", TablePanel)
         prev = data["prev"]
         panel.set_title(f"Accounts by {GROUPINGS[data['by']][1]}  [dim](v: group by another dimension)[/]")
         if prev is None:
@@ -163,8 +183,8 @@ class OverviewScreen(BaseScreen):
             for row in rollup.sort("revenue", descending=True).iter_rows(named=True)
         ]
         self.query_one(ShareBars).set_items(items)
-        self.start_preload()
-        self.sapp.warm_up()
+        if not self.start_preload():
+            self.sapp.warm_up()
 
     def _show_figures(self, data: dict[str, Any]) -> None:
         snap: Snapshot = data["snap"]
@@ -191,41 +211,63 @@ class OverviewScreen(BaseScreen):
         ]
         self.query_one(Figures).set_items(items)
 
-    def start_preload(self) -> None:
+    def start_preload(self) -> bool:
         """In the background: the whole current snapshot (for the account lists and profitability) and
-        the previous one's segments (for the change column and the migration)."""
+        the previous one's segments (for the change column and the migration), then the app's warm-up.
+        False when there is nothing to read."""
         app = self.sapp
         store = app.store
-        snap, prev = app.snapshot, app.previous_snapshot()
+        snap, prev, by = app.snapshot, app.previous_snapshot(), self.by
         if snap is None:
-            return
-        need_frame = store.cached_frame(snap) is None
+            return False
+        key = Store.key(snap)
+        need_frame = (store.cached_frame(snap) is None or not store.has_memo(("revenue-order", *key))
+                      or not store.has_memo(("widths", *key)))
         need_prev = prev is not None and store.cached_labels(prev) is None
         if not (need_frame or need_prev):
-            return
+            return False
 
         def work(progress, cancelled):  # noqa: ANN001 - task signature
+            import polars as pl
+
             from segtui.tui.screens.accounts import account_widths
-            from segtui.tui.screens.migration import migration_of
+            from segtui.tui.screens.migration import migration_views
 
             if need_frame:
-                store.frame(snap, progress, cancelled)
+                frame = store.frame(snap, progress, cancelled)
                 account_widths(store, snap)
+                store.memo(("revenue-order", *Store.key(snap)), lambda: descending_order(frame, "revenue"))
+                # every group of the table shown: opening one then only picks its arrays up
+                column = GROUPINGS[by][0]
+                for value in frame.get_column(column).cast(pl.String).fill_null(NONE_LABEL).unique().to_list():
+                    store.memo(("group", *Store.key(snap), by, value),
+                               lambda value=value: group_positions(store, snap, frame, by, value))
             if need_prev:
                 store.labels(prev, progress, cancelled)
             if prev is not None:  # what the migration screen opens on
-                migration_of(store, prev, snap, "rfm_segment", progress, cancelled)
+                migration_views(store, app.db_path, prev, snap, "rfm_segment", "accounts", progress, cancelled)
+            app.warm_up(now=True)
             return True
 
         def done(_ok: bool) -> None:
             if self.data is not None and (self.data.get("change_pending") or need_frame):
                 self.load_groups()
+            app.run_worker(app.prewarm(), group="prewarm", exit_on_error=False)
 
         self.start_task("preload", f"reading the accounts of {snap.as_of}", work, done, background=True)
+        return True
+
+    def task_cancelled(self, group: str) -> None:
+        super().task_cancelled(group)
+        if group == "overview" and not self.query("#segments"):  # no table yet to say it
+            slot = self.query_one("#segments-slot")
+            slot.remove_children()
+            slot.mount(Label("Segments not read: cancelled (ctrl+r reads it again)", classes="status"))
 
     def task_failed(self, group: str, error: BaseException) -> None:
         if group == "preload" and self.data is not None and self.data.get("change_pending"):
-            self.query_one("#segments", TablePanel).set_extra("Δ not available: reading the previous snapshot failed")
+            for panel in self.query("#segments").results(TablePanel):
+                panel.set_extra("Δ not available: reading the previous snapshot failed")
 
     # --- actions ------------------------------------------------------------------------------------
 
@@ -238,10 +280,9 @@ class OverviewScreen(BaseScreen):
         self.data = None
         self.load_groups()
 
-    @on(Grid.Opened, "#segments-grid")
-    def _open_group(self, event: Grid.Opened) -> None:
+    def on_grid_opened(self, event: Grid.Opened) -> None:
         from segtui.tui.screens.accounts import AccountsScreen
 
-        if self.data is None:
+        if self.data is None or event.grid.id != "segments-grid":
             return
-        self.app.push_screen(AccountsScreen.for_group(self.data["by"], event.row["group"]))
+        self.sapp.open_screen(AccountsScreen.for_group(self.data["by"], event.row["group"]))

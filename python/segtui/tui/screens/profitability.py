@@ -103,10 +103,10 @@ class ProfitabilityScreen(BaseScreen):
     def _open(self, event: Grid.Opened) -> None:
         from segtui.tui.screens.account import AccountScreen
 
-        self.app.push_screen(AccountScreen(int(event.row["account"])))
+        self.sapp.open_screen(AccountScreen(int(event.row["account"])))
 
     @on(Grid.Opened, "#quadrant-grid")
     def _open_quadrant(self, event: Grid.Opened) -> None:
         from segtui.tui.screens.accounts import AccountsScreen
 
-        self.app.push_screen(AccountsScreen.for_group("quadrant", event.row["group"]))
+        self.sapp.open_screen(AccountsScreen.for_group("quadrant", event.row["group"]))

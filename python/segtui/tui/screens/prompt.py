@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 DIALOG_CSS = """
@@ -109,7 +109,7 @@ class Confirm(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text, classes="dialog-title")
-            yield Label(self.text)
+            yield Static(self.text)  # wraps (a Label keeps one line and cuts the rest)
             yield Label("enter or y: yes · esc or n: no", classes="dialog-hint")
 
     def action_answer(self, yes: bool) -> None:
