@@ -238,8 +238,17 @@ async def test_account_screen(store: Path) -> None:
         (rev, direct, alloc, margin), = sql(
             store, "SELECT revenue, direct_cost, allocated_cost, margin FROM snapshot_accounts WHERE snapshot=3 AND account=1")
         assert f"{rev // 100:,}.{rev % 100:02d}" in text
-        assert f"-{alloc // 100:,}.{alloc % 100:02d}" in text
+        cost = direct + alloc
+        assert f"-{cost // 100:,}.{cost % 100:02d}" in text  # cost to serve
         assert "direct: shipping" in text and "direct: support" in text
+        # allocated cost by pool, each the account's share kept with the snapshot
+        from segtui import _core
+
+        shares = _core.account_pool_shares(str(store), 3, 1)
+        assert len(shares) == 2 and sum(v for _, v in shares) == alloc
+        for category, v in shares:
+            assert f"allocated: {category}" in text and f"-{v // 100:,}.{v % 100:02d}" in text
+        assert "allocated (pools)" not in text
         assert "profitable" in text
         assert "Playbook (Champions)" in text and "ask for referrals" in text
         history = grid(app, "#history-grid")

@@ -289,6 +289,7 @@ def _write_snapshot(conn, snap_id, as_of, accounts, items, costs, categories) ->
     # pooled allocation by net revenue share, largest remainders, ties to the smaller id
     allocated = defaultdict(int)
     pools = []
+    pool_shares: dict[str, dict[int, int]] = {}
     weights = {a: max(revenue[a], 0) for a in members}
     total_w = sum(weights.values())
     for cat, amount in sorted(pooled.items()):
@@ -304,6 +305,7 @@ def _write_snapshot(conn, snap_id, as_of, accounts, items, costs, categories) ->
         for a in members:
             allocated[a] += shares[a]
         pools.append((name, "revenue", amount, amount, 0))
+        pool_shares[name] = shares
 
     costs_to_serve = {a: direct[a] + allocated[a] for a in members}
     active = [a for a in members if revenue[a] != 0 or costs_to_serve[a] != 0]
@@ -377,6 +379,10 @@ def _write_snapshot(conn, snap_id, as_of, accounts, items, costs, categories) ->
             (snap_id, *p),
         )
     conn.executemany(f"INSERT INTO snapshot_accounts VALUES ({','.join('?' * 25)})", rows)
+    # each account's share of each pool, in account order (as the snapshot writer keeps them)
+    for name, shares in pool_shares.items():
+        data = b"".join(shares[a].to_bytes(8, "little", signed=True) for a in sorted(members))
+        conn.execute("INSERT INTO snapshot_pool_shares(snapshot, category, data) VALUES (?, ?, ?)", (snap_id, name, data))
 
 
 def _median(values: list[int]) -> float:

@@ -452,6 +452,13 @@ class Store:
             "as_of", pl.exclude("as_of", "as_of_day")
         )
 
+    def account_pool_shares(self, snap: Snapshot, account: int) -> list[tuple[str, int]]:
+        """The account's share of each pooled category, as kept with the snapshot (empty for
+        snapshots written before the store kept shares)."""
+        from segtui import _core
+
+        return _core.account_pool_shares(str(self.path), snap.id, account)
+
     def account_costs(self, snap: Snapshot, account: int) -> pl.DataFrame:
         """Direct cost of the account by category within the snapshot's window."""
         lo = snap.first_day if snap.first_day is not None else -(1 << 40)

@@ -54,6 +54,7 @@ def account_data(store: Store, snap: Snapshot, account: int) -> dict[str, Any]:
         "scores": store.account_scores(snap, account),
         "history": store.account_history(account),
         "costs": store.account_costs(snap, account),
+        "pool_shares": store.account_pool_shares(snap, account),
         "monthly": store.account_monthly(snap, account),
         "items": store.line_items_page(account, 0, PAGE),
     }
@@ -188,7 +189,7 @@ class AccountScreen(BaseScreen):
             self.query_one("#playbook", Static).update("")
         else:
             self._show_scores(s, snap)
-            self._show_money(s, data["costs"])
+            self._show_money(s, data["costs"], data.get("pool_shares") or [])
             self._show_playbook(s, data["segments"])
         self._show_chart(data["monthly"])
         self.query_one("#history-grid", Grid).show(data["history_view"])
@@ -222,7 +223,7 @@ class AccountScreen(BaseScreen):
             rows.insert(1, ("primary", s["primary_segment"]))
         self.query_one("#scores", Static).update(_kv(rows))
 
-    def _show_money(self, s: dict[str, Any], costs: pl.DataFrame) -> None:
+    def _show_money(self, s: dict[str, Any], costs: pl.DataFrame, pool_shares: list[tuple[str, int]]) -> None:
         rows: list[tuple[str, str | Text]] = [("net revenue", Text(fmt.money(s["revenue"]), style="bold"))]
         for r in costs.iter_rows(named=True):
             rows.append((f"  direct: {r['category']}", f"-{fmt.money(r['direct_cost'])}"))
@@ -231,7 +232,13 @@ class AccountScreen(BaseScreen):
         listed = int(costs["direct_cost"].sum() or 0)
         if listed != s["direct_cost"]:
             rows.append(("  direct (snapshot)", f"-{fmt.money(s['direct_cost'])}"))
-        rows.append(("  allocated (pools)", f"-{fmt.money(s['allocated_cost'])}"))
+        shown = [(c, v) for c, v in pool_shares if v]
+        if shown and sum(v for _, v in pool_shares) == s["allocated_cost"]:
+            # the account's share of each pooled cost, largest first
+            for category, v in sorted(shown, key=lambda cv: -abs(cv[1])):
+                rows.append((f"  allocated: {category}", f"-{fmt.money(v)}"))
+        else:
+            rows.append(("  allocated (pools)", f"-{fmt.money(s['allocated_cost'])}"))
         rows.append(("cost to serve", f"-{fmt.money(s['direct_cost'] + s['allocated_cost'])}"))
         margin_pct = fmt.pct(s["margin_pct"]) if s["margin_pct"] is not None else "n/a (no revenue)"
         verdict = "LOSES MONEY" if s["margin"] < 0 else "profitable"
