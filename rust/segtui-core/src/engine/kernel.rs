@@ -376,24 +376,21 @@ impl Clock {
     }
 }
 
-/// Score every account as of `as_of_day` (days since 1970-01-01).
-pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<ScoreResult, EngineError> {
-    let mut clock = Clock::new();
-    check_inputs(inputs)?;
+/// Line items, events and direct cost rows on or before `max_day`, partitioned into buckets of
+/// consecutive accounts (every account index checked; pooled cost rows are left out).
+pub(super) fn partition_rows(
+    inputs: &Inputs,
+    shift: u32,
+    max_day: i32,
+) -> Result<(Buckets<LineRec>, Buckets<EventRec>, Buckets<CostRec>), EngineError> {
     let n = inputs.n_accounts;
-    let d = i64::from(as_of_day);
-    let win = config.rfm.window_days.unwrap_or(i64::MAX);
-    let in_win = |day: i32| d - i64::from(day) < win;
-    let shift = bucket_shift(n, inputs.line_items.account.len() + inputs.events.account.len() + inputs.costs.account.len());
-
-    // ---- partition rows into buckets of accounts --------------------------------------------
     let li = inputs.line_items;
     let lines = partition(
         n,
         li.account.len(),
         shift,
         |i| Some(li.account[i] as usize),
-        |i| li.day[i] <= as_of_day,
+        |i| li.day[i] <= max_day,
         |i| LineRec {
             key: li.invoice_key.get(i).copied().unwrap_or(0),
             amount: li.amount[i],
@@ -408,12 +405,11 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         ev.account.len(),
         shift,
         |i| Some(ev.account[i] as usize),
-        |i| ev.day[i] <= as_of_day,
+        |i| ev.day[i] <= max_day,
         |i| EventRec { day: ev.day[i], kind: ev.kind[i], account: ev.account[i] },
     )
     .map_err(|i| out_of_range("events.account", i, i64::from(ev.account[i]), n))?;
     let co = inputs.costs;
-    // Pooled rows are summed below, not partitioned.
     let cost_account = |i: usize| match co.account[i] {
         POOLED => None,
         a if a >= 0 && (a as u64) < n as u64 => Some(a as usize),
@@ -424,7 +420,7 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         co.account.len(),
         shift,
         cost_account,
-        |i| co.day[i] <= as_of_day,
+        |i| co.day[i] <= max_day,
         |i| CostRec {
             amount: co.amount[i],
             units: co.driver_units.get(i).copied().unwrap_or(NULL_I64),
@@ -434,6 +430,22 @@ pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<Sc
         },
     )
     .map_err(|i| out_of_range("costs.account", i, co.account[i], n))?;
+    Ok((lines, events, costs))
+}
+
+/// Score every account as of `as_of_day` (days since 1970-01-01).
+pub fn score(inputs: &Inputs, as_of_day: i32, config: &ScoreConfig) -> Result<ScoreResult, EngineError> {
+    let mut clock = Clock::new();
+    check_inputs(inputs)?;
+    let n = inputs.n_accounts;
+    let d = i64::from(as_of_day);
+    let win = config.rfm.window_days.unwrap_or(i64::MAX);
+    let in_win = |day: i32| d - i64::from(day) < win;
+    let shift = bucket_shift(n, inputs.line_items.account.len() + inputs.events.account.len() + inputs.costs.account.len());
+
+    // ---- partition rows into buckets of accounts --------------------------------------------
+    let (lines, events, costs) = partition_rows(inputs, shift, as_of_day)?;
+    let co = inputs.costs;
     let ncat = inputs.cost_categories.len();
     let (pooled, pool_rows) = (0..co.account.len())
         .into_par_iter()

@@ -24,9 +24,9 @@
 //! batch; callers choose batches that fit (see [`MultiPass::batch_len`]).
 
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig};
-use super::group::{bucket_shift, local_group, partition, Buckets};
+use super::group::{bucket_shift, local_group, Buckets};
 use super::kernel::{
-    check_inputs, derive, finish, kind_roles, out_of_range, saturate, side_slots, Agg, Clock, CostRec, DeriveCtx,
+    check_inputs, derive, finish, kind_roles, partition_rows, saturate, side_slots, Agg, Clock, CostRec, DeriveCtx,
     EngineError, EventRec, Finish, LineRec, Raw, K_ACTIVITY, K_CORE, K_FAILED, K_HIGH, K_TICKET,
 };
 use super::mem::Scratch;
@@ -387,49 +387,7 @@ impl<'a> MultiPass<'a> {
         let ev = inputs.events;
         let co = inputs.costs;
         let shift = bucket_shift(n, li.account.len() + ev.account.len() + co.account.len());
-        let lines = partition(
-            n,
-            li.account.len(),
-            shift,
-            |i| Some(li.account[i] as usize),
-            |i| li.day[i] <= max_day,
-            |i| LineRec {
-                key: li.invoice_key.get(i).copied().unwrap_or(0),
-                amount: li.amount[i],
-                day: li.day[i],
-                account: li.account[i],
-            },
-        )
-        .map_err(|i| out_of_range("line_items.account", i, i64::from(li.account[i]), n))?;
-        let events = partition(
-            n,
-            ev.account.len(),
-            shift,
-            |i| Some(ev.account[i] as usize),
-            |i| ev.day[i] <= max_day,
-            |i| EventRec { day: ev.day[i], kind: ev.kind[i], account: ev.account[i] },
-        )
-        .map_err(|i| out_of_range("events.account", i, i64::from(ev.account[i]), n))?;
-        let cost_account = |i: usize| match co.account[i] {
-            POOLED => None,
-            a if a >= 0 && (a as u64) < n as u64 => Some(a as usize),
-            _ => Some(usize::MAX),
-        };
-        let costs = partition(
-            n,
-            co.account.len(),
-            shift,
-            cost_account,
-            |i| co.day[i] <= max_day,
-            |i| CostRec {
-                amount: co.amount[i],
-                units: co.driver_units.get(i).copied().unwrap_or(NULL_I64),
-                day: co.day[i],
-                category: co.category[i],
-                account: co.account[i] as u32,
-            },
-        )
-        .map_err(|i| out_of_range("costs.account", i, co.account[i], n))?;
+        let (lines, events, costs) = partition_rows(inputs, shift, max_day)?;
         let first_event_day = events.recs.iter().map(|e| e.day).min();
         let pooled: Vec<(i32, u32, i64)> = (0..co.account.len())
             .into_par_iter()
