@@ -10,7 +10,6 @@
 //! through a precomputed reciprocal and picks the leftover units with a radix histogram of the
 //! remainders, so a pool over a million accounts costs a few linear passes.
 
-use super::mem::Scratch;
 use rayon::prelude::*;
 
 const MIN_PAR: usize = 1 << 14;
@@ -103,89 +102,110 @@ impl Divider {
 fn fast_path(p: u64, sign: i64, weights: &[i64], total: u64, share: &mut [i64], acc: &mut [i64]) {
     let div = Divider::new(total);
     let n = weights.len();
-    let mut rems: Scratch<u64> = Scratch::new(n);
-    let given: u64 = share
-        .par_iter_mut()
-        .zip(rems.par_iter_mut())
-        .zip(weights.par_iter())
-        .with_min_len(MIN_PAR)
-        .map(|((s, r), &w)| {
+    if n < SMALL {
+        let mut rems = vec![0u64; n];
+        let mut given = 0u64;
+        for ((s, r), &w) in share.iter_mut().zip(rems.iter_mut()).zip(weights) {
             let (q, rem) = div.div_rem(p * w as u64);
             *s = sign * q as i64;
             *r = rem;
-            q
-        })
-        .sum();
-    let left = (p - given) as usize;
-    if left == 0 {
-        add_into(acc, share);
-        return;
-    }
-    if n < SMALL {
-        let mut cand: Vec<(u64, usize)> = rems.iter().enumerate().filter(|(_, &r)| r > 0).map(|(i, &r)| (r, i)).collect();
-        let cmp = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-        if left < cand.len() {
-            cand.select_nth_unstable_by(left - 1, cmp);
+            given += q;
         }
-        for &(_, i) in &cand[..left] {
-            share[i] += sign;
+        let left = (p - given) as usize;
+        if left > 0 {
+            let mut cand: Vec<(u64, usize)> =
+                rems.iter().enumerate().filter(|(_, &r)| r > 0).map(|(i, &r)| (r, i)).collect();
+            let cmp = |a: &(u64, usize), b: &(u64, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+            if left < cand.len() {
+                cand.select_nth_unstable_by(left - 1, cmp);
+            }
+            for &(_, i) in &cand[..left] {
+                share[i] += sign;
+            }
         }
         add_into(acc, share);
         return;
     }
-    // Histogram the remainders by their top 16 bits (monotone in the remainder), find the
-    // bucket where the `left` largest end, and order only that bucket exactly.
+    // Two passes over the weights and no array of remainders (the quotient and remainder are
+    // recomputed, which is cheaper than storing and re-reading them: allocation is bound by
+    // memory traffic). Pass 1: the sum of the floor shares and a histogram of the remainders by
+    // their top 16 bits (monotone in the remainder), which gives the bucket where the leftover
+    // units end. Pass 2: every share (floor, plus one unit above that bucket) into `share` and
+    // `acc`, collecting the border bucket, which alone is ordered exactly.
     let bits = 64 - total.leading_zeros();
     let sh = bits.saturating_sub(16);
     let key = |r: u64| (r >> sh) as usize;
-    let hist = rems
-        .par_chunks(1 << 18)
+    const CHUNK: usize = 1 << 18;
+    let (given, hist) = weights
+        .par_chunks(CHUNK)
         .map(|chunk| {
             let mut h = vec![0u32; 1 << 16];
-            for &r in chunk {
+            let mut g = 0u64;
+            for &w in chunk {
+                let (q, r) = div.div_rem(p * w as u64);
+                g += q;
                 h[key(r)] += 1;
             }
-            h
+            (g, h)
         })
         .reduce(
-            || vec![0u32; 1 << 16],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
+            || (0u64, vec![0u32; 1 << 16]),
+            |(ga, mut ha), (gb, hb)| {
+                for (x, y) in ha.iter_mut().zip(hb) {
                     *x += y;
                 }
-                a
+                (ga + gb, ha)
             },
         );
-    let mut above = 0usize;
-    let mut t = 1 << 16;
-    while t > 0 {
-        t -= 1;
-        if above + hist[t] as usize >= left {
-            break;
+    let left = (p - given) as usize;
+    // the border bucket and how many of its entries get a unit (None: no unit is left)
+    let border_of = || -> Option<(usize, usize)> {
+        if left == 0 {
+            return None;
         }
-        above += hist[t] as usize;
-    }
-    let need = left - above;
-    let mut border: Vec<(u64, usize)> = rems
-        .par_iter()
-        .enumerate()
-        .with_min_len(MIN_PAR)
-        .filter(|&(_, &r)| key(r) == t)
-        .map(|(i, &r)| (r, i))
-        .collect();
-    border.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    // one pass: the units of the buckets above the border, and the shares into `acc`
-    share.par_iter_mut().zip(acc.par_iter_mut()).zip(rems.par_iter()).with_min_len(MIN_PAR).for_each(
-        |((s, a), &r)| {
-            if key(r) > t {
-                *s += sign;
+        let mut above = 0usize;
+        let mut t = 1 << 16;
+        while t > 0 {
+            t -= 1;
+            if above + hist[t] as usize >= left {
+                break;
             }
-            *a += *s;
-        },
-    );
-    for &(_, i) in &border[..need] {
-        share[i] += sign;
-        acc[i] += sign;
+            above += hist[t] as usize;
+        }
+        Some((t, left - above))
+    };
+    let border_at = border_of();
+    let t = border_at.map_or(usize::MAX, |(t, _)| t);
+    const PART: usize = 1 << 14;
+    let mut border: Vec<(u64, usize)> = share
+        .par_chunks_mut(PART)
+        .zip(acc.par_chunks_mut(PART))
+        .zip(weights.par_chunks(PART))
+        .enumerate()
+        .map(|(ci, ((s, a), w))| {
+            let mut b = Vec::new();
+            for j in 0..w.len() {
+                let (q, r) = div.div_rem(p * w[j] as u64);
+                let k = key(r);
+                let v = sign * (q as i64 + i64::from(border_at.is_some() && k > t));
+                s[j] = v;
+                a[j] += v;
+                if k == t {
+                    b.push((r, ci * PART + j));
+                }
+            }
+            b
+        })
+        .reduce(Vec::new, |mut x, mut y| {
+            x.append(&mut y);
+            x
+        });
+    if let Some((_, need)) = border_at {
+        border.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, i) in &border[..need] {
+            share[i] += sign;
+            acc[i] += sign;
+        }
     }
 }
 
