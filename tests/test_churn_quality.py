@@ -33,7 +33,8 @@ from pathlib import Path
 
 import pytest
 from segtui.demo import build_demo_store
-from segtui.validate import EPOCH, Validation, validate_store
+from segtui.dates import EPOCH
+from segtui.validate import Validation, validate_store
 
 pytest.importorskip("segtui._core")
 

@@ -43,6 +43,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from segtui.dates import date_to_day
+
 __all__ = [
     "END",
     "DEMO_DENSITY",
@@ -67,7 +69,6 @@ CURRENCY = "USD"
 #: the generator's defaults (which are the benchmark shape), so that every screen has material.
 DEMO_DENSITY: dict[str, float] = {"lines_per_account": 24.0, "events_per_account": 100.0, "cost_rows_per_account": 3.0}
 
-_EPOCH = dt.date(1970, 1, 1)
 _FAR = 10**7  # "never" as a day number
 
 # ----------------------------------------------------------------------------------------------
@@ -382,7 +383,7 @@ class _Calendar:
     def __init__(self, start: dt.date, days: int) -> None:
         self.start = start
         self.days = days
-        self.epoch_day = (start - _EPOCH).days
+        self.epoch_day = date_to_day(start)
         self.weeks = -(-days // 7)
         lo = np.arange(self.weeks, dtype=np.int64) * 7
         self.lo = lo

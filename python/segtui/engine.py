@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from segtui import _core
+from segtui import _core, dates
 from segtui._columns import to_series
 from segtui.config import EngineConfig, default_config
 from segtui.errors import ConfigError, DataError
 
 NULL_I64 = -(2**63)
 NULL_DAY = -(2**31)
-_EPOCH = dt.date(1970, 1, 1)
 
 # Input columns per table: name -> (numpy dtype, required, null sentinel or None = nulls refused)
 _LINE_ITEMS = {
@@ -82,12 +81,11 @@ def date_to_day(d: dt.date | int) -> int:
     if isinstance(d, dt.datetime):
         d = d.date()
     if isinstance(d, dt.date):
-        return (d - _EPOCH).days
+        return dates.date_to_day(d)
     return int(d)
 
 
-def day_to_date(day: int) -> dt.date:
-    return _EPOCH + dt.timedelta(days=int(day))
+day_to_date = dates.day_to_date
 
 
 def _columns(table: str, frame: pl.DataFrame | None, spec: dict[str, tuple[Any, bool, Any]]) -> dict[str, np.ndarray]:

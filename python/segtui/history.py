@@ -22,10 +22,9 @@ import polars as pl
 
 from segtui import _core
 from segtui._columns import to_series
+from segtui.dates import EPOCH, date_to_day, day_to_date  # noqa: F401 - day helpers re-exported
 from segtui.errors import ConfigError, DataError, StoreError
 from segtui.store import open_store
-
-EPOCH = dt.date(1970, 1, 1)
 NEW = "(new)"
 GONE = "(gone)"
 
@@ -53,14 +52,6 @@ KNOWN_LABELS: dict[str, tuple[str, ...]] = {
 }
 MATRIX_VALUES = ("accounts", "revenue_a", "revenue_b", "change")
 MONEY = ["revenue_a", "revenue_b", "change"]
-
-
-def day_to_date(day: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=int(day))
-
-
-def date_to_day(d: dt.date) -> int:
-    return (d - EPOCH).days
 
 
 def parse_date(text: str, what: str = "date") -> int:

@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from segtui import _core
+from segtui.dates import date_to_day
 from segtui.errors import ConfigError, DataError
 
-EPOCH = date(1970, 1, 1)
 
 #: Integer columns read as money (minor units; rules write major units) unless told otherwise.
 DEFAULT_MONEY: tuple[str, ...] = (
@@ -164,7 +164,7 @@ def to_day(value: date | datetime | int | str) -> int:
         value = date.fromisoformat(value)
     if isinstance(value, datetime):
         value = value.date()
-    return (value - EPOCH).days
+    return date_to_day(value)
 
 
 def frame_units(

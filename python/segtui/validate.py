@@ -31,9 +31,9 @@ import numpy as np
 import polars as pl
 
 from segtui import _core
+from segtui.dates import date_to_day, day_to_date
 from segtui.errors import ConfigError, DataError
 
-EPOCH = date(1970, 1, 1)
 
 #: Segment maps validation can group by, and the scored column each reads.
 MAPS: dict[str, str | None] = {
@@ -209,14 +209,14 @@ def validate_store(
     if days.size == 0:
         raise DataError(f"{db}: no line items: import some before validating")
     last = int(days.max())
-    d = (last - h) if as_of is None else (as_of - EPOCH).days
+    d = (last - h) if as_of is None else date_to_day(as_of)
     if d + h > last:
         raise DataError(
-            f"the horizon ({h} days after {EPOCH + timedelta(days=d)}) runs past the last line item "
-            f"({EPOCH + timedelta(days=last)}): choose --as-of {EPOCH + timedelta(days=last - h)} or earlier, or a shorter --horizon"
+            f"the horizon ({h} days after {day_to_date(d)}) runs past the last line item "
+            f"({day_to_date(last)}): choose --as-of {day_to_date(last - h)} or earlier, or a shorter --horizon"
         )
     if d < int(days.min()):
-        raise DataError(f"no line items on or before {EPOCH + timedelta(days=d)}: choose a later --as-of")
+        raise DataError(f"no line items on or before {day_to_date(d)}: choose a later --as-of")
     costs = {
         "account": inp["cost_account"],
         "day": inp["cost_day"],
@@ -296,7 +296,7 @@ def validate_store(
         groups = [(s, col == s) for s in _ordered(col.drop_nulls().unique().to_list(), known)]
     groups.append((ALL, pl.Series([True] * frame.height)))
     segments = _segment_table(frame, groups)
-    return Validation(EPOCH + timedelta(days=d), h, EPOCH + timedelta(days=last), map_name, churn, bands, segments)
+    return Validation(day_to_date(d), h, day_to_date(last), map_name, churn, bands, segments)
 
 
 def _ordered(present: Sequence[str], known: Sequence[str]) -> list[str]:

@@ -29,6 +29,8 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
+from segtui import dates
+from segtui.dates import EPOCH, date_to_day  # noqa: F401 - date_to_day re-exported
 from segtui.store import readonly_uri
 
 if TYPE_CHECKING:
@@ -53,7 +55,6 @@ else:
     np = _OnFirstUse("numpy", "np")
     pl = _OnFirstUse("polars", "pl")
 
-EPOCH = dt.date(1970, 1, 1)
 
 # How the overview can group a snapshot: name -> (column, title).
 GROUPINGS: dict[str, tuple[str, str]] = {
@@ -121,11 +122,8 @@ def _never() -> bool:
 
 
 def day_to_date(day: int | None) -> dt.date | None:
-    return None if day is None else EPOCH + dt.timedelta(days=int(day))
-
-
-def date_to_day(d: dt.date) -> int:
-    return (d - EPOCH).days
+    """The date of a day number; None stays None."""
+    return None if day is None else dates.day_to_date(day)
 
 
 @dataclass(frozen=True)
@@ -145,7 +143,7 @@ class Snapshot:
 
     @property
     def as_of(self) -> dt.date:
-        return EPOCH + dt.timedelta(days=self.as_of_day)
+        return dates.day_to_date(self.as_of_day)
 
     @property
     def label(self) -> str:
