@@ -36,58 +36,19 @@ HERE = Path(__file__).resolve().parent
 from segtui import _core, history  # noqa: E402
 from segtui.store import open_store  # noqa: E402
 
-CACHE = HERE / ".cache"
-DAY0 = 19_000  # 2022-01-08
-SPAN = 3 * 365
-N_CATEGORIES = 8
+import synthetic  # noqa: E402 - bench/synthetic.py, beside this script
+from synthetic import CACHE, DAY0, N_CATEGORIES, SPAN  # noqa: E402
+
 SEED = 20250131
 
 
 # ---- series ------------------------------------------------------------------------------------
 
 
-def generate(n_lines: int, n_accounts: int, n_costs: int, seed: int = SEED) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    n_inv = max(1, n_lines // 3)
-    heavy = max(1, n_accounts // 20)
-    inv_account = np.where(
-        rng.random(n_inv) < 0.5, rng.integers(0, heavy, n_inv), rng.integers(0, n_accounts, n_inv)
-    ).astype(np.uint32)
-    inv_day = (DAY0 + rng.integers(0, SPAN, n_inv)).astype(np.int32)
-    inv = rng.integers(0, n_inv, n_lines)
-    invoice_key = (inv.astype(np.int64) * 0x9E3779B97F4A7C1 + 1) & 0x7FFF_FFFF_FFFF_FFFF
-    invoice_key[invoice_key == 0] = 1
-    invoice_key[rng.random(n_lines) < 0.05] = 0
-    amount = rng.integers(100, 20_000, n_lines).astype(np.int64)
-    refund = rng.random(n_lines) < 0.03
-    amount[refund] = -rng.integers(100, 30_000, int(refund.sum()))
-    c_account = rng.integers(0, n_accounts, n_costs).astype(np.int64)
-    c_account[rng.random(n_costs) < 0.3] = -1
-    return {
-        "li_account": inv_account[inv],
-        "li_day": inv_day[inv],
-        "li_amount": amount,
-        "li_invoice_key": invoice_key,
-        "c_account": c_account,
-        "c_day": (DAY0 + rng.integers(0, SPAN, n_costs)).astype(np.int32),
-        "c_category": rng.integers(0, N_CATEGORIES, n_costs).astype(np.uint32),
-        "c_amount": rng.integers(1, 50_000, n_costs).astype(np.int64),
-    }
-
-
 def load_columns(n_lines: int, n_accounts: int, n_costs: int, smoke: bool) -> dict[str, np.ndarray]:
-    if smoke:
-        return generate(n_lines, n_accounts, n_costs)
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"history-{n_lines}-{n_accounts}-{n_costs}-{SEED}.npz"
-    if path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    cols = generate(n_lines, n_accounts, n_costs)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **cols)
-    os.replace(tmp, path)
-    return cols
+    return synthetic.load_or_generate(
+        "history", n_lines, n_accounts, n_costs, SEED, use_cache=not smoke, cost_amount=(1, 50_000)
+    )
 
 
 def month_ends(last_day: int, months: int) -> list[int]:

@@ -35,65 +35,19 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 
+import synthetic  # noqa: E402 - bench/synthetic.py, beside this script
 from segtui import _core  # noqa: E402
 
-CACHE = HERE / ".cache"
-DAY0 = 19_000  # 2022-01-08
-SPAN = 3 * 365
-N_CATEGORIES = 8
+from synthetic import CACHE, N_CATEGORIES  # noqa: E402
+
 SEED = 20240601
 
 
 # ---- data ------------------------------------------------------------------------------------
 
 
-def generate(n_lines: int, n_accounts: int, n_costs: int, seed: int = SEED) -> dict[str, np.ndarray]:
-    """Int-coded columns: invoices (~3 lines each) of skewed accounts, 3 % refund lines,
-    5 % of lines without an invoice; costs 70 % direct, 30 % pooled over 8 categories."""
-    rng = np.random.default_rng(seed)
-    n_inv = max(1, n_lines // 3)
-    # Skewed accounts: half the invoices from a heavy 5 % of accounts.
-    heavy = max(1, n_accounts // 20)
-    inv_account = np.where(
-        rng.random(n_inv) < 0.5, rng.integers(0, heavy, n_inv), rng.integers(0, n_accounts, n_inv)
-    ).astype(np.uint32)
-    inv_day = (DAY0 + rng.integers(0, SPAN, n_inv)).astype(np.int32)
-    inv = rng.integers(0, n_inv, n_lines)
-    account = inv_account[inv]
-    day = inv_day[inv]
-    invoice_key = (inv.astype(np.int64) * 0x9E3779B97F4A7C1 + 1) & 0x7FFF_FFFF_FFFF_FFFF
-    invoice_key[invoice_key == 0] = 1
-    invoice_key[rng.random(n_lines) < 0.05] = 0
-    amount = rng.integers(100, 20_000, n_lines).astype(np.int64)
-    refund = rng.random(n_lines) < 0.03
-    amount[refund] = -rng.integers(100, 30_000, int(refund.sum()))
-    pooled = rng.random(n_costs) < 0.3
-    c_account = rng.integers(0, n_accounts, n_costs).astype(np.int64)
-    c_account[pooled] = -1
-    return {
-        "li_account": account,
-        "li_day": day,
-        "li_amount": amount,
-        "li_invoice_key": invoice_key,
-        "c_account": c_account,
-        "c_day": (DAY0 + rng.integers(0, SPAN, n_costs)).astype(np.int32),
-        "c_category": rng.integers(0, N_CATEGORIES, n_costs).astype(np.uint32),
-        "c_amount": rng.integers(10, 5_000, n_costs).astype(np.int64),
-    }
-
-
 def load_or_generate(n_lines: int, n_accounts: int, n_costs: int, use_cache: bool) -> dict[str, np.ndarray]:
-    path = CACHE / f"score-{n_lines}-{n_accounts}-{n_costs}-{SEED}.npz"
-    if use_cache and path.exists():
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
-    data = generate(n_lines, n_accounts, n_costs)
-    if use_cache:
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **data)
-        os.replace(tmp, path)
-    return data
+    return synthetic.load_or_generate("score", n_lines, n_accounts, n_costs, SEED, use_cache=use_cache)
 
 
 # ---- the three implementations --------------------------------------------------------------
