@@ -5,7 +5,8 @@
    invoice, half the invoices from a heavy 5 % of accounts) and costs (70 % direct, 30 % pooled
    over 8 categories). Then, in this one process, times the engine on the month-ends of the
    last 12 months: 12 separate single-date runs (``_core.score_columns``) against one series
-   (``_core.score_series_columns``), and checks that every series snapshot equals its
+   (``_core.score_series_columns``), both warmed up first and then timed in ``--repeat``
+   alternating rounds (medians compared), and checks that every series snapshot equals its
    single-date run on every column.
 2. **Migration.** Builds a store with two snapshots of N accounts (rows written by SQL with the
    shape the snapshot writer gives them) and times ``segtui.history.migration`` between them
@@ -74,20 +75,34 @@ def bench_series(args: argparse.Namespace) -> dict:
         for phase, sec in r.get("timings", []):
             into[phase] = into.get(phase, 0.0) + sec
 
-    # warm-up (page in the columns, start the thread pool) outside the timings
-    single(days[0])
-    single_phases: dict[str, float] = {}
-    load_before = os.getloadavg()[0]
-    t, c = time.perf_counter(), time.process_time()
-    for d in days:
-        add_phases(single_phases, single(d))
-    t_single, c_single = time.perf_counter() - t, time.process_time() - c
+    def run_singles() -> tuple[float, float, dict[str, float]]:
+        phases: dict[str, float] = {}
+        t, c = time.perf_counter(), time.process_time()
+        for d in days:
+            add_phases(phases, single(d))
+        return time.perf_counter() - t, time.process_time() - c, phases
 
-    series_phases: dict[str, float] = {}
-    t, c = time.perf_counter(), time.process_time()
-    _core.score_series_columns(*common, days, config, lambda r: add_phases(series_phases, r))
-    t_series, c_series = time.perf_counter() - t, time.process_time() - c
+    def run_series() -> tuple[float, float, dict[str, float]]:
+        phases: dict[str, float] = {}
+        t, c = time.perf_counter(), time.process_time()
+        _core.score_series_columns(*common, days, config, lambda r: add_phases(phases, r))
+        return time.perf_counter() - t, time.process_time() - c, phases
+
+    # Both ways are warmed up once outside the timings (page in the columns, start the thread
+    # pool, let the allocator and the scratch pool reach their steady state: the first runs in
+    # a process fault in fresh memory, which would flatter whichever way runs second), then
+    # timed in alternating rounds; the medians are compared.
+    load_before = os.getloadavg()[0]
+    run_singles()
+    run_series()
+    rounds = [(run_singles(), run_series()) for _ in range(args.repeat)]
     load_after = os.getloadavg()[0]
+
+    def median_round(k: int) -> tuple[float, float, dict[str, float]]:
+        return sorted((r[k] for r in rounds), key=lambda x: x[0])[len(rounds) // 2]
+
+    t_single, c_single, single_phases = median_round(0)
+    t_series, c_series, series_phases = median_round(1)
 
     # every series snapshot equals its single-date run (outside the timings)
     mismatches = []
@@ -110,6 +125,9 @@ def bench_series(args: argparse.Namespace) -> dict:
         "accounts": args.accounts,
         "costs": args.costs,
         "dates": len(days),
+        "rounds": len(rounds),
+        "single_runs_all_s": [round(r[0][0], 3) for r in rounds],
+        "series_all_s": [round(r[1][0], 3) for r in rounds],
         "single_runs_s": round(t_single, 3),
         "series_s": round(t_series, 3),
         "ratio": round(t_series / t_single, 3),
@@ -245,7 +263,7 @@ def main() -> None:
     p.add_argument("--costs", type=int, default=None, help="default: lines / 5")
     p.add_argument("--months", type=int, default=12)
     p.add_argument("--migration-accounts", type=int, default=1_000_000)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="timed rounds (series and migration)")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = p.parse_args()
     if args.smoke:
@@ -259,7 +277,7 @@ def main() -> None:
             s = out["series"] = bench_series(args)
             print(
                 f"series: {s['dates']} month-ends over {s['lines']:,} lines / {s['accounts']:,} accounts / "
-                f"{s['costs']:,} costs: {s['dates']} single-date runs {s['single_runs_s']:.2f} s, "
+                f"{s['costs']:,} costs, median of {s['rounds']} warm rounds: {s['dates']} single-date runs {s['single_runs_s']:.2f} s, "
                 f"one series {s['series_s']:.2f} s (ratio {s['ratio']:.2f}; target <= 0.33); "
                 f"series == single runs on {s['checked_dates']} dates: {'yes' if not s['mismatches'] else 'NO ' + str(s['mismatches'])}"
             )
@@ -269,6 +287,7 @@ def main() -> None:
                 f"1-minute load average {s['load_average'][0]:.2f} before, {s['load_average'][1]:.2f} after"
             )
             fmt = lambda ph: ", ".join(f"{k} {v:.2f}" for k, v in ph.items())  # noqa: E731
+            print(f"  every round (s): single runs {s['single_runs_all_s']}, series {s['series_all_s']}")
             print(f"  engine phases summed over the dates (s): single runs: {fmt(s['single_phases_s'])}")
             print(f"                                           series:      {fmt(s['series_phases_s'])}")
         else:
