@@ -128,7 +128,8 @@ def canonical_config_json(config_json: str) -> str:
     :class:`ScoreConfigError` naming the key."""
 
 def release_scoring_memory() -> int:
-    """Free the scratch buffers the scoring kernel keeps between runs (a series of snapshots
+    """Free the buffers the scoring kernel keeps between runs (its scratch memory and the
+    memory of result columns Python has freed; the next run, or the next date of a series,
     reuses them); returns the bytes freed. Call it after scoring in a long-lived process."""
 
 def score_columns(

@@ -134,6 +134,28 @@ impl<'a> TextSlice<'a> {
 #[pyclass(module = "segtui._core", frozen)]
 pub struct Column {
     data: Data,
+    /// Give the memory to the engine's buffer pool when Python frees the column.
+    recycle: bool,
+}
+
+/// A scoring result's column goes back to the engine's buffer pool when Python frees it, so
+/// the next run (the next date of a series) writes into pages already mapped. Other columns
+/// (reads of the store, listings) are simply freed: a long-lived process that only reads
+/// should not hold idle buffers.
+impl Drop for Column {
+    fn drop(&mut self) {
+        if !self.recycle {
+            return;
+        }
+        use segtui_core::engine::mem::give_vec;
+        match &mut self.data {
+            Data::I64(v) => give_vec(std::mem::take(v)),
+            Data::I32(v) => give_vec(std::mem::take(v)),
+            Data::U32(v) => give_vec(std::mem::take(v)),
+            Data::U8(v) => give_vec(std::mem::take(v)),
+            Data::F64(v) => give_vec(std::mem::take(v)),
+        }
+    }
 }
 
 enum Data {
@@ -159,27 +181,35 @@ impl Data {
 
 impl From<Vec<i64>> for Column {
     fn from(v: Vec<i64>) -> Self {
-        Column { data: Data::I64(v) }
+        Column { data: Data::I64(v), recycle: false }
     }
 }
 impl From<Vec<i32>> for Column {
     fn from(v: Vec<i32>) -> Self {
-        Column { data: Data::I32(v) }
+        Column { data: Data::I32(v), recycle: false }
     }
 }
 impl From<Vec<u32>> for Column {
     fn from(v: Vec<u32>) -> Self {
-        Column { data: Data::U32(v) }
+        Column { data: Data::U32(v), recycle: false }
     }
 }
 impl From<Vec<u8>> for Column {
     fn from(v: Vec<u8>) -> Self {
-        Column { data: Data::U8(v) }
+        Column { data: Data::U8(v), recycle: false }
     }
 }
 impl From<Vec<f64>> for Column {
     fn from(v: Vec<f64>) -> Self {
-        Column { data: Data::F64(v) }
+        Column { data: Data::F64(v), recycle: false }
+    }
+}
+
+impl Column {
+    /// The same column, its memory given to the engine's buffer pool when freed.
+    pub fn recycled(mut self) -> Self {
+        self.recycle = true;
+        self
     }
 }
 

@@ -23,7 +23,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Free the scratch buffers the scoring kernel keeps for its next run; returns the bytes freed.
+/// Free the buffers the scoring kernel keeps for its next run (scratch memory, freed result
+/// columns); returns the bytes freed.
 #[pyfunction]
 fn release_scoring_memory() -> usize {
     let held = segtui_core::engine::mem::idle_scratch_bytes();
@@ -210,10 +211,10 @@ fn score_columns<'py>(
 
 /// A result as the dict `score_columns` returns (`as_of_day`, `timings`, `columns`, `labels`, `pools`).
 pub(crate) fn result_to_dict<'py>(py: Python<'py>, r: ScoreResult) -> PyResult<Bound<'py, PyDict>> {
-    let s = r.scores;
+    let mut s = r.scores;
     let cols = PyDict::new(py);
     macro_rules! put {
-        ($($f:ident),*) => { $( cols.set_item(stringify!($f), Column::from(s.$f))?; )* };
+        ($($f:ident),*) => { $( cols.set_item(stringify!($f), Column::from(std::mem::take(&mut s.$f)).recycled())?; )* };
     }
     put!(
         account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,

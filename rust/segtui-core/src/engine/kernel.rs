@@ -14,7 +14,7 @@
 use super::alloc::{allocate, WeightTotals};
 use super::config::{Driver, Mode, SaasFrequency, ScoreConfig, CHURN_SIGNALS};
 use super::group::{bucket_shift, local_group, partition, Buckets};
-use super::mem::Scratch;
+use super::mem::{self, Scratch};
 use super::rank::{threshold_score, Better};
 use super::types::*;
 use rayon::prelude::*;
@@ -646,11 +646,16 @@ pub(crate) fn finish(
             }
         };
         // each pool's shares are kept (the account screen explains cost by category); the
-        // allocation overwrites them (fresh zero pages fault once) and adds them to `allocated`
-        let mut share: Vec<i64> = vec![0i64; m];
+        // allocation overwrites them and adds them to `allocated`
+        let mut share: Vec<i64> = mem::filled_vec(m, 0);
         let (_, weights, totals) = &weight_cache[wi];
         let done = allocate(pool, weights, *totals, &mut share, &mut allocated);
-        pool_shares.push(if done { share } else { Vec::new() });
+        pool_shares.push(if done {
+            share
+        } else {
+            mem::give_vec(share);
+            Vec::new()
+        });
         pools.push(PoolAllocation {
             category: name.clone(),
             driver: drivers[c].name(),
@@ -689,19 +694,11 @@ pub(crate) fn finish(
     let mut out = AccountScores::default();
     // Columns are written through raw pointers into their capacity (each index once, in
     // parallel) and get their length when every row is written.
-    macro_rules! each_col {
-        ($mac:ident) => {
-            $mac!(
-                account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
-                rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
-                churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
-            )
-        };
-    }
+    // (from the buffer pool: the columns of an earlier result, already paged in)
     macro_rules! reserve_cols {
-        ($($f:ident),*) => { $( out.$f = Vec::with_capacity(m); )* };
+        ($($f:ident),*) => { $( out.$f = mem::take_vec(m); )* };
     }
-    each_col!(reserve_cols);
+    account_score_fields!(reserve_cols);
     struct Ptrs {
         account: SendPtr<u32>,
         recency_days: SendPtr<i64>,
@@ -730,7 +727,7 @@ pub(crate) fn finish(
     macro_rules! ptrs {
         ($($f:ident),*) => { Ptrs { $( $f: SendPtr(out.$f.as_mut_ptr()), )* } };
     }
-    let p = each_col!(ptrs);
+    let p = account_score_fields!(ptrs);
     let h = &config.health;
     let wsum: i64 = h.weights.iter().sum();
     (0..m).into_par_iter().with_min_len(4096).try_for_each(|i| -> Result<(), EngineError> {
@@ -818,7 +815,7 @@ pub(crate) fn finish(
         // SAFETY: the loop above wrote indices 0..m of every column (within its capacity m).
         ($($f:ident),*) => { $( unsafe { out.$f.set_len(m) }; )* };
     }
-    each_col!(set_lens);
+    account_score_fields!(set_lens);
     clock.lap("figures");
 
     let labels = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -826,7 +823,7 @@ pub(crate) fn finish(
         as_of_day,
         scores: out,
         pools,
-        pool_shares,
+        pool_shares: PoolShares(pool_shares),
         rfm_segment_labels: config.rfm11.labels.clone(),
         rfm5_segment_labels: config.rfm5.labels.clone(),
         quadrant_labels: labels(&QUADRANT_LABELS),

@@ -1,31 +1,61 @@
-//! Large scratch buffers, recycled between scoring runs.
+//! Large buffers, recycled between scoring runs.
 //!
-//! A scoring run over 10 M line items works in a few hundred MB of scratch memory. Fresh memory
-//! costs a page fault and a page clear per 4 KiB, ~100 000 faults per run, which is more than
-//! some of the computing. So buffers are returned to a small process-wide pool when a run ends
-//! and reused by the next run (a series of snapshots, a re-score in the TUI);
+//! A scoring run over 10 M line items works in a few hundred MB of scratch memory and returns
+//! ~140 MB of result columns per million accounts (the score columns and every pool's
+//! shares). Fresh memory costs a page fault and a page clear per 4 KiB, several microseconds
+//! each on a virtual machine, ~35 000 faults for the results alone: as much as the finishing
+//! steps' own work. So large buffers go back to a small process-wide pool when they are dropped
+//! and are reused by the next run (the next date of a series, a re-score in the TUI):
+//! [`Scratch`] buffers while the engine works, and result vectors ([`take_vec`]) when their
+//! owner gives them back ([`give_vec`]; [`super::AccountScores`] and
+//! [`super::PoolShares`] do on drop, the Python binding's columns do when Python frees them).
 //! [`release_scratch`] frees the pool. (Advising huge pages was measured and rejected: with the
 //! common THP `defrag = madvise` setting the first run stalls in page compaction.)
 //!
-//! Only plain-data element types are stored (`Copy`, alignment ≤ 16); a buffer's contents are
-//! unspecified when it is taken, so callers write before they read.
+//! Only plain-data element types are stored (`Copy`); a buffer's contents are unspecified
+//! when it is taken, so callers write before they read. A buffer is only ever handed out as
+//! elements of its own alignment and a size that divides its byte length, so it is freed with
+//! the layout it was allocated with.
 
+use std::alloc::Layout;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
-/// Storage unit: 16-byte aligned.
+/// Storage unit of [`Scratch`]: 16-byte aligned.
 type Block = u128;
 
-/// Buffers smaller than this are not worth pooling or advising.
-const MIN_POOLED: usize = 1 << 20;
-/// At most this many idle buffers are kept.
-const MAX_IDLE: usize = 16;
+/// Buffers smaller than this are not worth pooling.
+const MIN_POOLED: usize = 1 << 18;
+/// At most this many idle buffers are kept (one result of a million accounts gives back ~30;
+/// a series has a few in flight) ...
+const MAX_IDLE: usize = 96;
+/// ... holding at most this many bytes (the oldest go first).
+const MAX_IDLE_BYTES: usize = 1 << 30;
 
-static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+/// An idle allocation: `bytes` bytes at `ptr`, allocated with alignment `align`.
+struct Idle {
+    ptr: NonNull<u8>,
+    bytes: usize,
+    align: usize,
+}
 
-/// Free every idle scratch buffer (the memory goes back to the system allocator).
+// SAFETY: an idle buffer is plain memory owned by the pool alone.
+unsafe impl Send for Idle {}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        // SAFETY: ptr was allocated by the global allocator with exactly this layout (a Vec of
+        // `bytes / size` elements of alignment `align`), and the pool owns it.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Layout::from_size_align_unchecked(self.bytes, self.align)) };
+    }
+}
+
+static POOL: Mutex<Vec<Idle>> = Mutex::new(Vec::new());
+
+/// Free every idle buffer (the memory goes back to the system allocator).
 pub fn release_scratch() {
     if let Ok(mut pool) = POOL.lock() {
         pool.clear();
@@ -33,9 +63,66 @@ pub fn release_scratch() {
     }
 }
 
-/// Bytes held by idle scratch buffers.
+/// Bytes held by idle buffers.
 pub fn idle_scratch_bytes() -> usize {
-    POOL.lock().map(|p| p.iter().map(|b| b.capacity() * size_of::<Block>()).sum()).unwrap_or(0)
+    POOL.lock().map(|p| p.iter().map(|b| b.bytes).sum()).unwrap_or(0)
+}
+
+/// An empty vector with room for at least `len` elements, from the pool when one fits.
+pub fn take_vec<T: Copy>(len: usize) -> Vec<T> {
+    let (size, align) = (size_of::<T>(), align_of::<T>());
+    let bytes = len.checked_mul(size).expect("buffer size overflows");
+    if size == 0 || bytes < MIN_POOLED {
+        return Vec::with_capacity(len);
+    }
+    let found = POOL.lock().ok().and_then(|mut pool| {
+        let i = (0..pool.len())
+            .filter(|&i| pool[i].align == align && pool[i].bytes >= bytes && pool[i].bytes % size == 0)
+            .min_by_key(|&i| pool[i].bytes)?;
+        Some(std::mem::ManuallyDrop::new(pool.remove(i)))
+    });
+    match found {
+        // SAFETY: the allocation has alignment align_of::<T>() and bytes = cap · size_of::<T>(),
+        // exactly the layout of a Vec<T> of capacity cap; the pool gave up its ownership.
+        Some(idle) => unsafe { Vec::from_raw_parts(idle.ptr.as_ptr() as *mut T, 0, idle.bytes / size) },
+        None => Vec::with_capacity(size_class(bytes) / size),
+    }
+}
+
+/// `bytes` rounded up to a sixteenth of the power of two at or above it (at most 12.5 % more). Runs
+/// grow from one date to the next (a series' later dates have more accounts and rows), so
+/// fresh buffers get room for that growth and the next run can reuse them.
+fn size_class(bytes: usize) -> usize {
+    let step = (bytes.next_power_of_two() >> 4).max(1);
+    bytes.div_ceil(step).saturating_mul(step)
+}
+
+/// Give a vector's memory to the pool (a small one is simply freed).
+pub fn give_vec<T: Copy>(v: Vec<T>) {
+    let bytes = v.capacity() * size_of::<T>();
+    if size_of::<T>() == 0 || bytes < MIN_POOLED {
+        return;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let idle = Idle {
+        // SAFETY: a Vec with non-zero capacity and element size has a real allocation.
+        ptr: unsafe { NonNull::new_unchecked(v.as_mut_ptr() as *mut u8) },
+        bytes,
+        align: align_of::<T>(),
+    };
+    let Ok(mut pool) = POOL.lock() else { return drop(idle) };
+    pool.push(idle);
+    let mut held: usize = pool.iter().map(|b| b.bytes).sum();
+    while pool.len() > MAX_IDLE || (held > MAX_IDLE_BYTES && pool.len() > 1) {
+        held -= pool.remove(0).bytes;
+    }
+}
+
+/// A vector of `len` elements from the pool, every one set to `value`.
+pub fn filled_vec<T: Copy>(len: usize, value: T) -> Vec<T> {
+    let mut v = take_vec(len);
+    v.resize(len, value);
+    v
 }
 
 /// A fixed-length buffer of `T` from the pool; its contents start unspecified
@@ -52,7 +139,7 @@ impl<T: Copy> Scratch<T> {
         assert!(align_of::<T>() <= align_of::<Block>(), "scratch element alignment above 16");
         let bytes = len.checked_mul(size_of::<T>()).expect("scratch size overflows");
         let blocks = bytes.div_ceil(size_of::<Block>());
-        let mut store = if bytes >= MIN_POOLED { take(blocks) } else { None }.unwrap_or_else(|| fresh(blocks));
+        let mut store = take_vec::<Block>(blocks);
         // SAFETY: u128 has no invalid bit patterns; the blocks are then used only as T: Copy
         // values, which callers write before reading.
         unsafe { store.set_len(blocks) };
@@ -88,32 +175,8 @@ impl<T: Copy> DerefMut for Scratch<T> {
 
 impl<T: Copy> Drop for Scratch<T> {
     fn drop(&mut self) {
-        let store = std::mem::take(&mut self.store);
-        if store.capacity() * size_of::<Block>() < MIN_POOLED {
-            return;
-        }
-        if let Ok(mut pool) = POOL.lock() {
-            pool.push(store);
-            if pool.len() > MAX_IDLE {
-                // Drop the smallest.
-                let i = (0..pool.len()).min_by_key(|&i| pool[i].capacity()).expect("non-empty");
-                pool.swap_remove(i);
-            }
-        }
+        give_vec(std::mem::take(&mut self.store));
     }
-}
-
-/// The smallest idle buffer with room for `blocks`, if any.
-fn take(blocks: usize) -> Option<Vec<Block>> {
-    let mut pool = POOL.lock().ok()?;
-    let i = (0..pool.len()).filter(|&i| pool[i].capacity() >= blocks).min_by_key(|&i| pool[i].capacity())?;
-    let mut v = pool.swap_remove(i);
-    v.clear();
-    Some(v)
-}
-
-fn fresh(blocks: usize) -> Vec<Block> {
-    Vec::with_capacity(blocks)
 }
 
 #[cfg(test)]
@@ -123,20 +186,51 @@ mod tests {
     #[test]
     fn buffers_are_recycled_and_sized() {
         let n = (MIN_POOLED / 8) * 3;
-        let ptr = {
+        {
             let mut a = Scratch::<u64>::filled(n, 7);
             assert_eq!(a.len(), n);
             assert!(a.iter().all(|&v| v == 7));
             a[5] = 9;
-            a.as_mut_ptr() as usize
-        };
+        }
         assert!(idle_scratch_bytes() >= n * 8);
         // Other tests run in parallel and may take it first; when we get it back, it is reused.
         let b = Scratch::<(i64, i32)>::new(n / 2);
         assert_eq!(b.len(), n / 2);
-        let _ = ptr;
         drop(b);
         let small = Scratch::<u8>::filled(10, 1);
         assert_eq!(&small[..], &[1; 10]);
+    }
+
+    #[test]
+    fn vectors_come_back_with_their_own_layout() {
+        let n = MIN_POOLED; // bytes of an u8 vector, an eighth of an i64 one
+        let mut v: Vec<i64> = filled_vec(n, 3);
+        assert_eq!(v.len(), n);
+        assert!(v.iter().all(|&x| x == 3));
+        v.truncate(10);
+        give_vec(v);
+        // an f64 vector of the same size may reuse it (same alignment, size divides)
+        let w: Vec<f64> = take_vec(n / 2);
+        assert!(w.is_empty() && w.capacity() >= n / 2);
+        give_vec(w);
+        // u8 vectors never take an 8-aligned buffer: freeing it as u8 would change its layout
+        let b: Vec<u8> = take_vec(n);
+        assert!(b.capacity() >= n);
+        give_vec(b);
+        let c: Vec<u8> = filled_vec(n, 1);
+        assert!(c.len() == n && c.iter().all(|&x| x == 1));
+        // small vectors are simply freed
+        give_vec(vec![1u32; 4]);
+    }
+
+    #[test]
+    fn size_classes_leave_room_for_growth() {
+        for bytes in [1usize, 7, 4096, 1 << 20, (1 << 20) + 1, 7_600_000, 123_456_789] {
+            let c = size_class(bytes);
+            assert!(c >= bytes && c - bytes <= bytes / 8 + 1, "{bytes} -> {c}");
+        }
+        // a buffer for n i64 values also holds a few percent more
+        let v: Vec<i64> = take_vec(1_000_000);
+        assert!(v.capacity() >= 1_000_000);
     }
 }

@@ -669,7 +669,7 @@ fn every_driver_and_the_active_population() {
     // rev 300/100/0, li 20/10/10, seats 2/0/8, units 3/4/0, api 6/0/3, eq 4/3/3.
     assert_eq!(r.scores.allocated_cost, vec![335, 117, 24, 0]);
     assert_eq!(
-        r.pool_shares,
+        *r.pool_shares,
         vec![
             vec![300, 100, 0, 0],
             vec![20, 10, 10, 0],

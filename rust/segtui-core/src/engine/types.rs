@@ -105,6 +105,61 @@ pub struct AccountScores {
     pub size_band: Vec<u8>,
 }
 
+macro_rules! account_score_fields {
+    ($mac:ident) => {
+        $mac!(
+            account, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
+            rfm5_segment, revenue, direct_cost, allocated_cost, margin, margin_pct, quadrant,
+            churn_risk, churn_band, churn_reasons, health, health_band, lifecycle, tier, size_band
+        )
+    };
+}
+pub(crate) use account_score_fields;
+
+/// The columns' memory goes back to the engine's buffer pool (the next run reuses it).
+impl Drop for AccountScores {
+    fn drop(&mut self) {
+        macro_rules! give {
+            ($($f:ident),*) => { $( super::mem::give_vec(std::mem::take(&mut self.$f)); )* };
+        }
+        account_score_fields!(give);
+    }
+}
+
+/// Each snapshot account's share of each pool (see [`ScoreResult::pool_shares`]); the
+/// memory goes back to the engine's buffer pool when dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolShares(pub Vec<Vec<i64>>);
+
+impl std::ops::Deref for PoolShares {
+    type Target = Vec<Vec<i64>>;
+    fn deref(&self) -> &Vec<Vec<i64>> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PoolShares {
+    fn deref_mut(&mut self) -> &mut Vec<Vec<i64>> {
+        &mut self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a PoolShares {
+    type Item = &'a Vec<i64>;
+    type IntoIter = std::slice::Iter<'a, Vec<i64>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl Drop for PoolShares {
+    fn drop(&mut self) {
+        for v in self.0.drain(..) {
+            super::mem::give_vec(v);
+        }
+    }
+}
+
 /// One pooled cost category's allocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PoolAllocation {
@@ -125,7 +180,7 @@ pub struct ScoreResult {
     /// Per pool of `pools` (same order): each snapshot account's share of the pool, aligned
     /// with `scores.account`; empty for a pool that could not be allocated. Summed over the
     /// pools it is `scores.allocated_cost`; each pool's shares sum to its `allocated`.
-    pub pool_shares: Vec<Vec<i64>>,
+    pub pool_shares: PoolShares,
     /// Label lists for the `u8` code columns (code `i` -> `labels[i]`).
     pub rfm_segment_labels: Vec<String>,
     pub rfm5_segment_labels: Vec<String>,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{params, Connection};
 
-use crate::engine::{AccountScores, PoolAllocation, ScoreResult, NULL_I64};
+use crate::engine::{AccountScores, PoolAllocation, PoolShares, ScoreResult, NULL_I64};
 
 /// A directory removed when dropped.
 pub struct TempDir(pub PathBuf);
@@ -141,7 +141,8 @@ pub fn line(key: &str, day: i64, amount: i64, inv: Option<&str>) -> (String, i64
 /// allocated one unit per account (the rest unallocated).
 pub fn hand_result(as_of_day: i32, accounts: &[u32], pooled: i64) -> ScoreResult {
     let n = accounts.len();
-    let mut s = AccountScores { account: accounts.to_vec(), ..Default::default() };
+    let mut s = AccountScores::default();
+    s.account = accounts.to_vec();
     for (i, _) in accounts.iter().enumerate() {
         let purchased = i % 4 != 3;
         s.recency_days.push(if purchased { (i as i64 * 7) % 400 } else { NULL_I64 });
@@ -183,7 +184,7 @@ pub fn hand_result(as_of_day: i32, accounts: &[u32], pooled: i64) -> ScoreResult
             allocated,
             unallocated: pooled - allocated,
         }],
-        pool_shares: vec![(0..n as i64).map(|i| i64::from(i < allocated)).collect()],
+        pool_shares: PoolShares(vec![(0..n as i64).map(|i| i64::from(i < allocated)).collect()]),
         rfm_segment_labels: labels(&[
             "Champions",
             "Loyal",
