@@ -76,10 +76,17 @@ pub fn take_vec<T: Copy>(len: usize) -> Vec<T> {
         return Vec::with_capacity(len);
     }
     let found = POOL.lock().ok().and_then(|mut pool| {
-        let i = (0..pool.len())
-            .filter(|&i| pool[i].align == align && pool[i].bytes >= bytes && pool[i].bytes % size == 0)
-            .min_by_key(|&i| pool[i].bytes)?;
-        Some(std::mem::ManuallyDrop::new(pool.remove(i)))
+        let fits = |b: &Idle| b.align == align && b.bytes >= bytes && b.bytes % size == 0;
+        match (0..pool.len()).filter(|&i| fits(&pool[i])).min_by_key(|&i| pool[i].bytes) {
+            Some(i) => Some(std::mem::ManuallyDrop::new(pool.remove(i))),
+            None => {
+                // Idle buffers of this kind at least half the size asked for are most likely
+                // this very buffer from a smaller run (runs grow from date to date): outgrown,
+                // they are freed rather than kept beside the new one.
+                pool.retain(|b| !(b.align == align && b.bytes < bytes && 2 * b.bytes >= bytes));
+                None
+            }
+        }
     });
     match found {
         // SAFETY: the allocation has alignment align_of::<T>() and bytes = cap · size_of::<T>(),
