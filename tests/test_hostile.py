@@ -446,7 +446,11 @@ def test_thirty_digit_amounts_and_totals_beyond_64_bits(db: Path) -> None:
     # scoring refuses what it cannot add exactly, with a message and exit 1 (no wrap, no crash)
     score = cli(db, "-q", "score")
     assert score.code == 1
-    assert "does not fit in 64-bit" in one_line_error(score)
+    err = one_line_error(score)
+    assert "does not fit in 64-bit" in err
+    # the account is named as the file names it, not by the engine's internal index
+    (aid,) = q(db, "SELECT id FROM accounts WHERE account_key = 'A4'")[0]
+    assert f'account "A4" (accounts.id {aid}): net revenue does not fit' in err, err
 
 
 # --- dates -----------------------------------------------------------------------------------

@@ -24,11 +24,14 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineError {
     pub message: String,
+    /// The dense index of the account whose figures failed, when one did (the message names
+    /// it by index; a caller that knows the accounts, such as the store, can name it by id).
+    pub account: Option<usize>,
 }
 
 impl EngineError {
-    fn new(message: impl Into<String>) -> Self {
-        EngineError { message: message.into() }
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        EngineError { message: message.into(), account: None }
     }
 }
 
@@ -354,8 +357,9 @@ pub(crate) fn kind_roles(inp: &Inputs, cfg: &ScoreConfig) -> Vec<u8> {
 }
 
 pub(crate) fn to_i64(v: i128, what: &str, account: usize) -> Result<i64, EngineError> {
-    i64::try_from(v).map_err(|_| {
-        EngineError::new(format!("account index {account}: {what} does not fit in 64-bit minor units"))
+    i64::try_from(v).map_err(|_| EngineError {
+        message: format!("account index {account}: {what} does not fit in 64-bit minor units"),
+        account: Some(account),
     })
 }
 

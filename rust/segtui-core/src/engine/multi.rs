@@ -432,7 +432,7 @@ impl<'a> MultiPass<'a> {
     pub fn aggregate(&self, days: &[i32]) -> Result<DayAggs, EngineError> {
         let t0 = Instant::now();
         if days.windows(2).any(|w| w[0] >= w[1]) || days.last().is_some_and(|&d| d > self.max_day) {
-            return Err(EngineError { message: "multi-date days must be ascending and within the prepared range".into() });
+            return Err(EngineError::new("multi-date days must be ascending and within the prepared range"));
         }
         let n = self.inputs.n_accounts;
         let k = days.len();

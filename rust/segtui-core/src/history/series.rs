@@ -113,7 +113,7 @@ pub fn score_series_each<E: From<EngineError>>(
     mut each: impl FnMut(ScoreResult) -> Result<(), E>,
 ) -> Result<(), E> {
     if days.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(EngineError { message: "series dates must be strictly ascending".into() }.into());
+        return Err(EngineError::new("series dates must be strictly ascending").into());
     }
     let Some(&last) = days.last() else { return Ok(()) };
     let prepared = Prepared::new(inputs, last, config);
@@ -445,8 +445,10 @@ mod tests {
             assert_same(r, &score(&inputs, d, &cfg).unwrap(), &format!("day {d}"));
         }
         let single = score(&inputs, 20_400, &cfg).unwrap_err();
-        assert_eq!(e.message, single.message);
+        assert_eq!(e, single);
         assert!(e.message.contains("does not fit"), "{}", e.message);
+        // the failing account travels with the error (the store names it by its key)
+        assert_eq!(e.account, Some(0));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::load::{load_inputs, write_pending_cache, LoadOptions, LoadReport};
 use super::read::StoreInputs;
 use super::snapshot::{begin_snapshot, finish_snapshot, SnapshotMeta, WrittenSnapshot};
-use super::{open_rw, StoreIoError};
+use super::{open_ro, open_rw, StoreIoError};
 use crate::engine::{score, ConfigError, EngineError, Mode, ScoreConfig};
 
 const WRITER_STOPPED: &str = "the snapshot writer stopped";
@@ -230,7 +230,7 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
     let reports = match (scored, written) {
         // the writer failed: its error, not the hand-over's
         (_, Err(e)) => return Err(e),
-        (Err(e), Ok(_)) => return Err(e),
+        (Err(e), Ok(_)) => return Err(name_account(db, e)),
         (Ok(()), Ok(reports)) => reports,
     };
     Ok(RunReport {
@@ -242,6 +242,21 @@ pub fn score_store(db: &Path, opts: &RunOptions, progress: &(dyn Fn(&str) + Sync
         seconds_load,
         seconds_total: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// An engine error about one account names it by its dense index; the store knows its key,
+/// which is what the user's files say: "account index 41" becomes
+/// `account "ACME-042" (accounts.id 42)`.
+fn name_account(db: &Path, e: RunError) -> RunError {
+    let RunError::Engine(mut err) = e else { return e };
+    let Some(a) = err.account else { return RunError::Engine(err) };
+    let key: Option<String> = open_ro(db).ok().and_then(|c| {
+        c.query_row("SELECT account_key FROM accounts WHERE id = ?1", [a as i64 + 1], |r| r.get(0)).ok()
+    });
+    if let Some(key) = key {
+        err.message = err.message.replacen(&format!("account index {a}"), &format!("account {key:?} (accounts.id {})", a + 1), 1);
+    }
+    RunError::Engine(err)
 }
 
 /// Score already loaded inputs for one day without writing (for benchmarks and tests).
