@@ -53,19 +53,55 @@ impl Drop for Idle {
     }
 }
 
-static POOL: Mutex<Vec<Idle>> = Mutex::new(Vec::new());
+/// The idle buffers, oldest first.
+struct Pool {
+    idle: Vec<Idle>,
+}
+
+impl Pool {
+    /// The smallest idle buffer that holds `bytes` as elements of `size` bytes and alignment
+    /// `align`. On a miss, idle buffers of that alignment at least half as large are freed:
+    /// they are most likely this very buffer from a smaller run (runs grow from date to date),
+    /// outgrown, and would only sit beside the new one.
+    fn take(&mut self, bytes: usize, size: usize, align: usize) -> Option<Idle> {
+        let fits = |b: &Idle| b.align == align && b.bytes >= bytes && b.bytes.is_multiple_of(size);
+        match (0..self.idle.len()).filter(|&i| fits(&self.idle[i])).min_by_key(|&i| self.idle[i].bytes) {
+            Some(i) => Some(self.idle.remove(i)),
+            None => {
+                self.idle.retain(|b| !(b.align == align && b.bytes < bytes && 2 * b.bytes >= bytes));
+                None
+            }
+        }
+    }
+
+    /// Keep `b`, then drop the oldest buffers beyond [`MAX_IDLE`] buffers or
+    /// [`MAX_IDLE_BYTES`] bytes.
+    fn give(&mut self, b: Idle) {
+        self.idle.push(b);
+        let mut held: usize = self.idle.iter().map(|b| b.bytes).sum();
+        while self.idle.len() > MAX_IDLE || (held > MAX_IDLE_BYTES && self.idle.len() > 1) {
+            held -= self.idle.remove(0).bytes;
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.idle.iter().map(|b| b.bytes).sum()
+    }
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool { idle: Vec::new() });
 
 /// Free every idle buffer (the memory goes back to the system allocator).
 pub fn release_scratch() {
     if let Ok(mut pool) = POOL.lock() {
-        pool.clear();
-        pool.shrink_to_fit();
+        pool.idle.clear();
+        pool.idle.shrink_to_fit();
     }
 }
 
 /// Bytes held by idle buffers.
 pub fn idle_scratch_bytes() -> usize {
-    POOL.lock().map(|p| p.iter().map(|b| b.bytes).sum()).unwrap_or(0)
+    POOL.lock().map(|p| p.bytes()).unwrap_or(0)
 }
 
 /// An empty vector with room for at least `len` elements, from the pool when one fits.
@@ -75,20 +111,8 @@ pub fn take_vec<T: Copy>(len: usize) -> Vec<T> {
     if size == 0 || bytes < MIN_POOLED {
         return Vec::with_capacity(len);
     }
-    let found = POOL.lock().ok().and_then(|mut pool| {
-        let fits = |b: &Idle| b.align == align && b.bytes >= bytes && b.bytes % size == 0;
-        match (0..pool.len()).filter(|&i| fits(&pool[i])).min_by_key(|&i| pool[i].bytes) {
-            Some(i) => Some(std::mem::ManuallyDrop::new(pool.remove(i))),
-            None => {
-                // Idle buffers of this kind at least half the size asked for are most likely
-                // this very buffer from a smaller run (runs grow from date to date): outgrown,
-                // they are freed rather than kept beside the new one.
-                pool.retain(|b| !(b.align == align && b.bytes < bytes && 2 * b.bytes >= bytes));
-                None
-            }
-        }
-    });
-    match found {
+    let found = POOL.lock().ok().and_then(|mut pool| pool.take(bytes, size, align));
+    match found.map(std::mem::ManuallyDrop::new) {
         // SAFETY: the allocation has alignment align_of::<T>() and bytes = cap · size_of::<T>(),
         // exactly the layout of a Vec<T> of capacity cap; the pool gave up its ownership.
         Some(idle) => unsafe { Vec::from_raw_parts(idle.ptr.as_ptr() as *mut T, 0, idle.bytes / size) },
@@ -96,9 +120,9 @@ pub fn take_vec<T: Copy>(len: usize) -> Vec<T> {
     }
 }
 
-/// `bytes` rounded up to a sixteenth of the power of two at or above it (at most 12.5 % more). Runs
-/// grow from one date to the next (a series' later dates have more accounts and rows), so
-/// fresh buffers get room for that growth and the next run can reuse them.
+/// `bytes` rounded up to a multiple of a sixteenth of the power of two at or above it (at most
+/// 12.5 % more). Runs grow from one date to the next (a series' later dates have more accounts
+/// and rows), so fresh buffers get room for that growth and the next run can reuse them.
 fn size_class(bytes: usize) -> usize {
     let step = (bytes.next_power_of_two() >> 4).max(1);
     bytes.div_ceil(step).saturating_mul(step)
@@ -117,11 +141,9 @@ pub fn give_vec<T: Copy>(v: Vec<T>) {
         bytes,
         align: align_of::<T>(),
     };
-    let Ok(mut pool) = POOL.lock() else { return drop(idle) };
-    pool.push(idle);
-    let mut held: usize = pool.iter().map(|b| b.bytes).sum();
-    while pool.len() > MAX_IDLE || (held > MAX_IDLE_BYTES && pool.len() > 1) {
-        held -= pool.remove(0).bytes;
+    match POOL.lock() {
+        Ok(mut pool) => pool.give(idle),
+        Err(_) => drop(idle),
     }
 }
 
@@ -208,24 +230,67 @@ mod tests {
         assert_eq!(&small[..], &[1; 10]);
     }
 
+    /// An idle buffer of `bytes` bytes allocated as a Vec<T>.
+    fn idle_of<T>(bytes: usize) -> Idle {
+        let mut v = std::mem::ManuallyDrop::new(Vec::<T>::with_capacity(bytes / size_of::<T>()));
+        assert_eq!(v.capacity() * size_of::<T>(), bytes);
+        Idle { ptr: NonNull::new(v.as_mut_ptr() as *mut u8).unwrap(), bytes, align: align_of::<T>() }
+    }
+
     #[test]
-    fn vectors_come_back_with_their_own_layout() {
-        let n = MIN_POOLED; // bytes of an u8 vector, an eighth of an i64 one
+    fn a_buffer_is_only_handed_out_with_its_own_layout() {
+        let mut pool = Pool { idle: Vec::new() };
+        pool.give(idle_of::<i64>(8 << 20));
+        // not to another alignment (freeing it as u8 or u32 would change its layout) ...
+        assert!(pool.take(1 << 20, 1, 1).is_none());
+        assert!(pool.take(1 << 20, 4, 4).is_none());
+        // ... nor when the element size does not divide it
+        assert!(pool.take(1 << 20, 24, 8).is_none());
+        // to the same alignment: the smallest that fits
+        pool.give(idle_of::<f64>(4 << 20));
+        let got = pool.take(3 << 20, 8, 8).expect("fits");
+        assert_eq!((got.bytes, got.align), (4 << 20, 8));
+        assert!(pool.take(16 << 20, 8, 8).is_none());
+        assert_eq!(pool.bytes(), 0, "the 8 MiB buffer, outgrown by a 16 MiB request, is freed");
+    }
+
+    #[test]
+    fn a_miss_frees_only_outgrown_buffers_and_the_pool_is_bounded() {
+        let mut pool = Pool { idle: Vec::new() };
+        pool.give(idle_of::<u128>(1 << 20));
+        pool.give(idle_of::<u128>(6 << 20));
+        pool.give(idle_of::<u32>(6 << 20));
+        // a miss for 8 MiB of 16-aligned blocks frees the 6 MiB block buffer, keeps the rest
+        assert!(pool.take(8 << 20, 16, 16).is_none());
+        let mut kept: Vec<(usize, usize)> = pool.idle.iter().map(|b| (b.bytes, b.align)).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![(1 << 20, 16), (6 << 20, 4)]);
+        // at most MAX_IDLE buffers, the oldest out first
+        for _ in 0..MAX_IDLE + 5 {
+            pool.give(idle_of::<u8>(MIN_POOLED));
+        }
+        assert_eq!(pool.idle.len(), MAX_IDLE);
+        assert!(pool.idle.iter().all(|b| b.align == 1));
+        // and at most MAX_IDLE_BYTES
+        pool.give(idle_of::<u8>(MAX_IDLE_BYTES / 2));
+        pool.give(idle_of::<u8>(MAX_IDLE_BYTES / 2));
+        assert!(pool.bytes() <= MAX_IDLE_BYTES);
+        assert_eq!(pool.idle.last().map(|b| b.bytes), Some(MAX_IDLE_BYTES / 2));
+    }
+
+    #[test]
+    fn pooled_vectors_work_as_vectors() {
+        let n = MIN_POOLED;
         let mut v: Vec<i64> = filled_vec(n, 3);
-        assert_eq!(v.len(), n);
-        assert!(v.iter().all(|&x| x == 3));
+        assert!(v.len() == n && v.iter().all(|&x| x == 3));
         v.truncate(10);
         give_vec(v);
-        // an f64 vector of the same size may reuse it (same alignment, size divides)
         let w: Vec<f64> = take_vec(n / 2);
         assert!(w.is_empty() && w.capacity() >= n / 2);
         give_vec(w);
-        // u8 vectors never take an 8-aligned buffer: freeing it as u8 would change its layout
-        let b: Vec<u8> = take_vec(n);
-        assert!(b.capacity() >= n);
-        give_vec(b);
         let c: Vec<u8> = filled_vec(n, 1);
         assert!(c.len() == n && c.iter().all(|&x| x == 1));
+        give_vec(c);
         // small vectors are simply freed
         give_vec(vec![1u32; 4]);
     }
