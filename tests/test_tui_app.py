@@ -62,6 +62,15 @@ async def settle(pilot) -> None:  # noqa: ANN001
     raise AssertionError("the app did not settle")
 
 
+async def until(pilot, ready, tries: int) -> bool:  # noqa: ANN001
+    """Poll every 20 ms, at most `tries` times, until `ready()`; whether it became true."""
+    for _ in range(tries):
+        await pilot.pause(0.02)
+        if ready():
+            return True
+    return False
+
+
 def _busy(app: SegtuiApp) -> bool:
     screen = app.screen
     return bool(getattr(screen, "_tasks", {}))
@@ -708,12 +717,8 @@ async def test_escape_cancels_scoring_and_leaves_the_store_as_it_was(tmp_path: P
         painted = " ".join(line.strip(" │") for line in _lines(app))
         assert "esc cancels it and leaves the store as it was." in painted  # the dialog's text whole
         await pilot.press("enter")
-        for _ in range(400):
-            await pilot.pause(0.02)
-            if app.scoring is not None and "warming up" in app.scoring.label:
-                break
-        else:
-            raise AssertionError("the scoring child did not report progress")
+        progressed = await until(pilot, lambda: app.scoring is not None and "warming up" in app.scoring.label, 400)
+        assert progressed, "the scoring child did not report progress"
         await pilot.pause(0.3)  # past the task bar's delay
         bar = "\n".join(_lines(app))
         assert "scoring: warming up" in bar and "esc cancels" in bar
@@ -725,12 +730,7 @@ async def test_escape_cancels_scoring_and_leaves_the_store_as_it_was(tmp_path: P
         proc = app.scoring_run.proc
         assert marker.exists() and proc.poll() is None
         await pilot.press("escape")  # cancels the scoring, does not quit or go back
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if app.scoring is None:
-                break
-        else:
-            raise AssertionError("scoring was not cancelled")
+        assert await until(pilot, lambda: app.scoring is None, 300), "scoring was not cancelled"
         assert proc.poll() is not None and proc.returncode != 0  # the child was ended
         assert isinstance(app.screen, OverviewScreen)
         assert any("Scoring cancelled" in n.message for n in app._notifications)
@@ -750,10 +750,7 @@ async def test_scoring_failure_is_reported(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await press(pilot, "r", "enter")
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if app.scoring is None:
-                break
+        await until(pilot, lambda: app.scoring is None, 300)
         assert app.scoring is None
         assert any("Scoring failed: no line items to score" in n.message for n in app._notifications)
 
@@ -821,22 +818,12 @@ async def test_scoring_stopped_after_its_commit_shows_the_snapshot(tmp_path: Pat
         await press(pilot, "r")
         await pilot.press("enter")
         await pilot.press("enter")  # browse meanwhile: a segment's accounts
-        for _ in range(200):
-            await pilot.pause(0.02)
-            if isinstance(app.screen, AccountsScreen) and not app.screen._tasks:
-                break
+        await until(pilot, lambda: isinstance(app.screen, AccountsScreen) and not app.screen._tasks, 200)
         assert isinstance(app.screen, AccountsScreen)
-        for _ in range(1000):
-            await pilot.pause(0.02)
-            if app.scoring is not None and "packing" in app.scoring.label:
-                break
-        else:
-            raise AssertionError("the child did not get to packing")
+        packing = await until(pilot, lambda: app.scoring is not None and "packing" in app.scoring.label, 1000)
+        assert packing, "the child did not get to packing"
         await pilot.press("escape")
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if app.scoring is None:
-                break
+        await until(pilot, lambda: app.scoring is None, 300)
         await settle(pilot)
         new = [s for s in app.snapshots if s.id not in before]
         assert len(new) == 1 and app.snapshot == new[0]
@@ -934,10 +921,7 @@ async def test_quitting_stops_a_scoring_run(tmp_path: Path) -> None:
         await settle(pilot)
         await press(pilot, "r")
         await pilot.press("enter")
-        for _ in range(400):
-            await pilot.pause(0.02)
-            if app.scoring is not None and "slow" in app.scoring.label:
-                break
+        await until(pilot, lambda: app.scoring is not None and "slow" in app.scoring.label, 400)
         proc = app.scoring_run.proc
         assert proc.poll() is None
         await pilot.press("ctrl+q")

@@ -912,25 +912,20 @@ fn tie_cuts_give_the_tie_rule_scores() {
         x ^= x << 17;
         x
     };
+    // the score of each value read off the cuts: 1 + the cuts it beats
+    let scores_by_cuts = |v: &[i64], b: Better| -> Vec<u8> {
+        let cuts = tie_cuts(&mut v.to_vec(), b);
+        v.iter().map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8).collect()
+    };
     // small ranges (counted), wide ranges (selected), extremes, one value, many ties
     for &(n, range) in &[(1usize, 1u64), (2, 1), (5, 3), (7, 2), (100, 5), (1000, 70_000), (999, u64::MAX), (4000, 1 << 15), (30_000, 3)] {
         let v: Vec<i64> = (0..n).map(|_| (next() % range).wrapping_sub(range / 2) as i64).collect();
         for b in [Better::Higher, Better::Lower] {
-            let cuts = tie_cuts(&mut v.clone(), b);
-            let got: Vec<u8> = v
-                .iter()
-                .map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8)
-                .collect();
-            assert_eq!(got, tie_scores(&v, b), "n={n} range={range} {b:?}");
+            assert_eq!(scores_by_cuts(&v, b), tie_scores(&v, b), "n={n} range={range} {b:?}");
         }
     }
     let ext = vec![i64::MIN, i64::MAX, 0, i64::MIN, 5];
     for b in [Better::Higher, Better::Lower] {
-        let cuts = tie_cuts(&mut ext.clone(), b);
-        let got: Vec<u8> = ext
-            .iter()
-            .map(|&x| 1 + cuts.iter().filter(|&&t| if b == Better::Higher { x > t } else { x < t }).count() as u8)
-            .collect();
-        assert_eq!(got, tie_scores(&ext, b));
+        assert_eq!(scores_by_cuts(&ext, b), tie_scores(&ext, b));
     }
 }

@@ -643,24 +643,19 @@ fn insert_accounts(
 /// of the snapshot's pools: `(category, share)` in minor units. Empty when the account is not in
 /// the snapshot or the snapshot keeps no shares (written before schema v5, or no pools).
 pub fn account_pool_shares(conn: &Connection, snapshot: i64, account_id: i64) -> Result<Vec<(String, i64)>> {
-    let present: bool = conn
+    // whether the account is in the snapshot, and its position among the snapshot's rows (a
+    // count over the primary key range)
+    let (present, pos): (bool, i64) = conn
         .query_row(
-            "SELECT EXISTS (SELECT 1 FROM snapshot_accounts WHERE snapshot = ?1 AND account = ?2)",
+            "SELECT EXISTS (SELECT 1 FROM snapshot_accounts WHERE snapshot = ?1 AND account = ?2), \
+                    (SELECT count(*) FROM snapshot_accounts WHERE snapshot = ?1 AND account < ?2)",
             params![snapshot, account_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .ctx("finding the account in the snapshot")?;
+        .ctx("locating the account in the snapshot")?;
     if !present {
         return Ok(Vec::new());
     }
-    // the account's position among the snapshot's rows (a count over the primary key range)
-    let pos: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM snapshot_accounts WHERE snapshot = ?1 AND account < ?2",
-            params![snapshot, account_id],
-            |r| r.get(0),
-        )
-        .ctx("locating the account in the snapshot")?;
     let rows: Vec<(i64, String)> = {
         let mut st = conn
             .prepare(
